@@ -1,0 +1,60 @@
+/**
+ * The one place that sets up tfjs: gradients, the project's wasm kernels and the backend choice.
+ * Every entry point (CLI, tests, benchmarks, library users) calls `initEngine()` first.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { registerWasmKernels } from './wasm_kernels.js';
+
+export type BackendName = 'wasm' | 'cpu';
+
+export interface EngineOptions {
+  /** Backend to use; default from TRUSTGC_BACKEND, else 'wasm'. */
+  backend?: BackendName;
+  /** Print a line when falling back to cpu. */
+  quiet?: boolean;
+}
+
+let gradientsLoaded = false;
+
+/**
+ * The Node build of tfjs-core registers no gradients. The union package's Node bundle registers
+ * all of them into tfjs's global gradient registry, which our tfjs-core instance shares.
+ */
+async function loadGradients(): Promise<void> {
+  if (gradientsLoaded) return;
+  await import('@tensorflow/tfjs');
+  gradientsLoaded = true;
+}
+
+export function parseBackendName(value: string | undefined): BackendName | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'wasm' || value === 'cpu') return value;
+  throw new Error(`unknown backend "${value}": expected "wasm" or "cpu"`);
+}
+
+/** Sets up gradients, kernels and the backend; returns the backend actually in use. */
+export async function initEngine(options: EngineOptions = {}): Promise<BackendName> {
+  await loadGradients();
+  registerWasmKernels();
+  // Production mode: no debug checks, and no console banner suggesting tfjs-node.
+  tf.env().set('PROD', true);
+  const wanted = options.backend ?? parseBackendName(process.env.TRUSTGC_BACKEND) ?? 'wasm';
+  if (tf.getBackend() === wanted) return wanted;
+  let ok = false;
+  try {
+    ok = await tf.setBackend(wanted);
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    if (wanted === 'cpu') throw new Error('trustgc engine: the cpu backend failed to start');
+    if (!options.quiet) console.warn('trustgc: wasm backend failed to start, falling back to cpu');
+    await tf.setBackend('cpu');
+  }
+  await tf.ready();
+  return tf.getBackend() as BackendName;
+}
+
+export { tf };

@@ -1,0 +1,123 @@
+/**
+ * Parameter ownership and the invertible-module contract.
+ *
+ * `Module` owns named tfjs variables and child modules, like torch.nn.Module: names compose into
+ * dotted paths ("blocks.3.subnet.0.weight") used by checkpoints and parameter counts.
+ * `InvertibleModule` is FrEIA's contract: forward(x) → (y, log|det J|) per sample, inverse(y) → x.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface NamedParam {
+  name: string;
+  variable: tf.Variable;
+  /** false for buffers: BN running statistics, fixed mixing matrices. */
+  trainable: boolean;
+}
+
+/** Running-statistics update recorded by a BatchNorm layer during a training forward pass. */
+export interface PendingStatUpdate {
+  apply(): void;
+  dispose(): void;
+}
+
+export class RunContext {
+  readonly pending: PendingStatUpdate[] = [];
+  constructor(
+    /** training mode: batch statistics in BN, dropout active */
+    readonly training: boolean,
+    /** record BN running-stat updates (off when re-running a batch, e.g. for an inverse) */
+    readonly recordStats = training,
+  ) {}
+
+  /** Applies and releases all recorded running-stat updates. */
+  commit(): void {
+    for (const p of this.pending) {
+      p.apply();
+      p.dispose();
+    }
+    this.pending.length = 0;
+  }
+
+  discard(): void {
+    for (const p of this.pending) p.dispose();
+    this.pending.length = 0;
+  }
+}
+
+export const EVAL = new RunContext(false, false);
+
+export abstract class Module {
+  private readonly ownParams: NamedParam[] = [];
+  private readonly children: Array<[string, Module]> = [];
+
+  /** Registers a variable; a tensor `init` stays owned by the caller. */
+  protected param(name: string, init: tf.Tensor | Float32Array, shape: number[], trainable = true): tf.Variable {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const initSize = init instanceof Float32Array ? init.length : init.size;
+    if (initSize !== size) {
+      throw new Error(`parameter ${name}: initial value has ${initSize} elements, shape [${shape}] needs ${size}`);
+    }
+    const value = init instanceof Float32Array ? tf.tensor(init, shape) : init.reshape(shape);
+    const variable = tf.variable(value, trainable);
+    value.dispose(); // the variable keeps its own reference to the data
+    this.ownParams.push({ name, variable, trainable });
+    return variable;
+  }
+
+  protected child<M extends Module>(name: string, module: M): M {
+    this.children.push([name, module]);
+    return module;
+  }
+
+  namedParams(prefix = ''): NamedParam[] {
+    const out: NamedParam[] = this.ownParams.map((p) => ({ ...p, name: prefix + p.name }));
+    for (const [name, module] of this.children) out.push(...module.namedParams(`${prefix}${name}.`));
+    return out;
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.namedParams().filter((p) => p.trainable).map((p) => p.variable);
+  }
+
+  countParams(trainableOnly = true): number {
+    return this.namedParams()
+      .filter((p) => !trainableOnly || p.trainable)
+      .reduce((n, p) => n + p.variable.size, 0);
+  }
+
+  dispose(): void {
+    for (const p of this.namedParams()) p.variable.dispose();
+  }
+}
+
+export interface FlowResult {
+  y: tf.Tensor;
+  /** log|det ∂y/∂x| per sample, shape [batch] */
+  logdet: tf.Tensor1D;
+}
+
+export abstract class InvertibleModule extends Module {
+  /** Per-sample output shape (no batch axis) for a per-sample input shape. */
+  abstract outputShape(inputShape: number[]): number[];
+  abstract forward(x: tf.Tensor, ctx?: RunContext): FlowResult;
+  abstract inverse(y: tf.Tensor, ctx?: RunContext): tf.Tensor;
+}
+
+/** A constant per-sample log-det broadcast to the batch. */
+export function constantLogdet(batch: number, value: number): tf.Tensor1D {
+  return tf.fill([batch], value) as tf.Tensor1D;
+}
+
+/** Σ over all axes but the batch axis. */
+export function sumPerSample(t: tf.Tensor): tf.Tensor1D {
+  const axes = [];
+  for (let i = 1; i < t.rank; i++) axes.push(i);
+  return (axes.length ? tf.sum(t, axes) : t) as tf.Tensor1D;
+}
+
+export function assertShape(where: string, x: tf.Tensor, expected: number[]): void {
+  const got = x.shape.slice(1);
+  if (got.length !== expected.length || got.some((d, i) => d !== expected[i])) {
+    throw new Error(`${where}: expected input of per-sample shape [${expected.join(', ')}], got [${got.join(', ')}]`);
+  }
+}

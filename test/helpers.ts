@@ -1,0 +1,28 @@
+import { initEngine, tf } from '../src/engine/backend.js';
+
+/** Deterministic pseudo-random floats in [-1, 1) (test inputs must not depend on tfjs RNG). */
+export function randomArray(n: number, seed = 1): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    out[i] = (s / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length mismatch ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+export async function useBackend(name: 'wasm' | 'cpu'): Promise<void> {
+  await initEngine({ backend: name, quiet: true });
+  if (tf.getBackend() !== name) throw new Error(`backend ${name} not available`);
+}
+
+export { tf };
