@@ -36,3 +36,16 @@ export function bruteForceLogdet(module: InvertibleModule, inputShape: number[],
 export function relativeError(a: number, b: number): number {
   return Math.abs(a - b) / Math.max(1, Math.abs(b));
 }
+
+/**
+ * Replaces every trainable parameter by N(0, scale²) noise so that coupling coefficients are far
+ * from their near-identity initialisation and dominate the log-det (a test then notices errors in
+ * them, not just in ActNorm).
+ */
+export function scrambleParams(module: InvertibleModule, seed = 5, scale = 0.7): void {
+  let s = seed;
+  for (const p of module.namedParams()) {
+    if (!p.trainable) continue;
+    p.variable.assign(tf.tensor(randomArray(p.variable.size, s++), p.variable.shape).mul(scale * Math.sqrt(3)));
+  }
+}

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tf, useBackend } from './helpers.js';
-import { bruteForceLogdet, reconstructionError, relativeError } from './flow_check.js';
+import { bruteForceLogdet, reconstructionError, relativeError, scrambleParams } from './flow_check.js';
 import type { InvertibleModule } from '../src/inn/module.js';
 import { AffineCouplingBlock } from '../src/inn/coupling.js';
 import { DownsampleCouplingBlock } from '../src/inn/downsample_coupling.js';
@@ -16,7 +16,7 @@ beforeAll(async () => {
   await useBackend('wasm');
 });
 
-type Case = { name: string; make: () => InvertibleModule; shape: number[]; expectNonZeroLogdet?: boolean };
+type Case = { name: string; make: () => InvertibleModule; shape: number[]; expectNonZeroLogdet?: boolean; scramble?: number };
 
 const rng = () => new MersenneTwister(42);
 
@@ -90,6 +90,7 @@ const cases: Case[] = [
     },
     shape: [8, 8, 1],
     expectNonZeroLogdet: true,
+    scramble: 0.2, // six blocks of scrambled scales compound; keep the chain well conditioned
   },
 ];
 
@@ -107,6 +108,14 @@ describe('invertible blocks', () => {
         expect(Number.isFinite(exact)).toBe(true);
         if (c.expectNonZeroLogdet) expect(Math.abs(exact)).toBeGreaterThan(1e-2);
         expect(relativeError(reported, exact)).toBeLessThan(1e-3);
+        m.dispose();
+      });
+      it('stays invertible with exact log-det far from initialisation (scrambled parameters)', () => {
+        const m = c.make();
+        scrambleParams(m, 5, c.scramble ?? 0.7);
+        expect(reconstructionError(m, c.shape)).toBeLessThan(1e-4);
+        const { exact, reported } = bruteForceLogdet(m, c.shape);
+        expect(relativeError(reported, exact)).toBeLessThan(1e-4);
         m.dispose();
       });
     });

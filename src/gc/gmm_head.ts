@@ -1,0 +1,86 @@
+/**
+ * Gaussian-mixture head: one unit-variance Gaussian N(μ_y, I) per class in latent space, with
+ * class log-weights w_y = log p(y).
+ *
+ * Means are either free (M×D) or, for large latents (ImageNet), split into a freely learned part
+ * over the first `meanDims` dimensions and a low-rank rest μ_rest = α·P with K prototypes
+ * (names as official: mu_fc, mu_t = α, mu_m = P). Distances to the low-rank part are computed
+ * factorised, never materialising M×D_rest.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Module } from '../inn/module.js';
+import { MersenneTwister } from '../util/rng.js';
+
+export interface GmmHeadOptions {
+  classes: number;
+  dims: number;
+  /** initial distance between every pair of class means */
+  muInit: number;
+  /** learn the class log-weights (IB-INN) or keep them uniform (ImageNet) */
+  learnClassWeights: boolean;
+  /** low-rank means: free part over the first meanDims dims, rank-K rest */
+  lowRank?: { meanDims: number; k: number; init: number };
+}
+
+export class GaussianMixtureHead extends Module {
+  readonly classes: number;
+  readonly dims: number;
+  readonly freeDims: number;
+  readonly mu: tf.Variable;
+  readonly muT?: tf.Variable;
+  readonly muM?: tf.Variable;
+  readonly phi?: tf.Variable;
+
+  constructor(readonly options: GmmHeadOptions, rng: MersenneTwister) {
+    super();
+    const m = (this.classes = options.classes);
+    const d = (this.dims = options.dims);
+    this.freeDims = options.lowRank ? options.lowRank.meanDims : d;
+    // Official initialisation: scaled identity blocks, μ[y, M·k + y] = s for k < ⌊D/M⌋, which puts
+    // every pair of means exactly muInit apart.
+    const blocks = Math.floor(this.freeDims / m);
+    if (blocks < 1) throw new Error(`GMM head: ${this.freeDims} free latent dims cannot hold ${m} separated class means`);
+    const scale = options.muInit / Math.sqrt(Math.floor((2 * this.freeDims) / m));
+    const mu = new Float32Array(m * this.freeDims);
+    for (let k = 0; k < blocks; k++) for (let y = 0; y < m; y++) mu[y * this.freeDims + m * k + y] = scale;
+    this.mu = this.param(options.lowRank ? 'mu_fc' : 'mu', mu, [m, this.freeDims]);
+    if (options.lowRank) {
+      const { k, init } = options.lowRank;
+      this.muT = this.param('mu_t', rng.normalArray(m * k, init), [m, k]);
+      this.muM = this.param('mu_m', rng.normalArray(k * (d - this.freeDims), init), [k, d - this.freeDims]);
+    }
+    if (options.learnClassWeights) this.phi = this.param('phi', new Float32Array(m), [m]);
+  }
+
+  /** log p(y), shape [M]. */
+  logClassWeights(): tf.Tensor1D {
+    return this.phi ? (tf.logSoftmax(this.phi) as tf.Tensor1D) : (tf.fill([this.classes], -Math.log(this.classes)) as tf.Tensor1D);
+  }
+
+  /** Squared distances ‖z − μ_y‖², shape [B, M]. */
+  squaredDistances(z: tf.Tensor2D): tf.Tensor2D {
+    if (z.shape[1] !== this.dims) throw new Error(`GMM head expects latents of ${this.dims} dims, got ${z.shape[1]}`);
+    const part = (zp: tf.Tensor2D, mu: tf.Tensor2D, muSq: tf.Tensor1D) =>
+      tf.add(tf.sub(tf.sum(tf.square(zp), 1, true), tf.mul(tf.matMul(zp, mu, false, true), 2)), muSq) as tf.Tensor2D;
+    if (!this.muT || !this.muM) {
+      return part(z, this.mu as tf.Tensor2D, tf.sum(tf.square(this.mu), 1) as tf.Tensor1D);
+    }
+    const [zFree, zRest] = tf.split(z, [this.freeDims, this.dims - this.freeDims], 1) as tf.Tensor2D[];
+    const dFree = part(zFree, this.mu as tf.Tensor2D, tf.sum(tf.square(this.mu), 1) as tf.Tensor1D);
+    const muT = this.muT as tf.Tensor2D;
+    const muM = this.muM as tf.Tensor2D;
+    // z·μ_rest,y = Σ_k α[y,k] (P_k·z);  ‖μ_rest,y‖² = α_y G α_yᵀ with G = P Pᵀ
+    const proj = tf.matMul(zRest, muM, false, true); // [B, K]
+    const cross = tf.matMul(proj, muT, false, true); // [B, M]
+    const gram = tf.matMul(muM, muM, false, true); // [K, K]
+    const muRestSq = tf.sum(tf.mul(tf.matMul(muT, gram), muT), 1);
+    const dRest = tf.add(tf.sub(tf.sum(tf.square(zRest), 1, true), tf.mul(cross, 2)), muRestSq);
+    return tf.add(dFree, dRest) as tf.Tensor2D;
+  }
+
+  /** Full class means [M, D] (materialised; for small heads, sampling and explanations). */
+  means(): tf.Tensor2D {
+    if (!this.muT || !this.muM) return this.mu.clone() as tf.Tensor2D;
+    return tf.concat([this.mu, tf.matMul(this.muT, this.muM)], 1) as tf.Tensor2D;
+  }
+}
