@@ -147,7 +147,7 @@ export class Dropout extends Layer {
   apply(x: tf.Tensor, ctx: RunContext = EVAL): tf.Tensor {
     if (!ctx.training || this.rate === 0) return x;
     const maskShape = this.channelwise ? [x.shape[0], ...x.shape.slice(1, -1).map(() => 1), x.shape[x.rank - 1]] : x.shape;
-    const keep = tf.cast(tf.greaterEqual(tf.randomUniform(maskShape), this.rate), 'float32');
+    const keep = tf.cast(tf.greaterEqual(tf.randomUniform(maskShape, 0, 1, 'float32', ctx.nextSeed()), this.rate), 'float32');
     return tf.mul(x, tf.div(keep, 1 - this.rate));
   }
 }

@@ -22,12 +22,23 @@ export interface PendingStatUpdate {
 
 export class RunContext {
   readonly pending: PendingStatUpdate[] = [];
+  private seedCounter: number;
   constructor(
     /** training mode: batch statistics in BN, dropout active */
     readonly training: boolean,
     /** record BN running-stat updates (off when re-running a batch, e.g. for an inverse) */
     readonly recordStats = training,
-  ) {}
+    /** base seed for dropout masks, so a resumed run draws the same masks */
+    seed = 0,
+  ) {
+    this.seedCounter = seed;
+  }
+
+  /** A fresh seed for one random op. */
+  nextSeed(): number {
+    this.seedCounter = (this.seedCounter + 0x9e3779b1) >>> 0;
+    return this.seedCounter;
+  }
 
   /** Applies and releases all recorded running-stat updates. */
   commit(): void {
@@ -67,6 +78,12 @@ export abstract class Module {
   protected child<M extends Module>(name: string, module: M): M {
     this.children.push([name, module]);
     return module;
+  }
+
+  /** This module and all its descendants, depth first. */
+  *modules(): Generator<Module> {
+    yield this;
+    for (const [, module] of this.children) yield* module.modules();
   }
 
   namedParams(prefix = ''): NamedParam[] {

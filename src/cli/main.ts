@@ -1,0 +1,264 @@
+/**
+ * trustgc command line: train, eval, info, demo.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import cliProgress from 'cli-progress';
+import { join } from 'node:path';
+import { initEngine, parseBackendName } from '../engine/backend.js';
+import { ARCH_NAMES, defaultConfig, isArchName } from '../gc/presets.js';
+import { GenerativeClassifier } from '../gc/model.js';
+import { DEFAULT_TRAIN_OPTIONS, TrainingDivergedError, train } from '../train/trainer.js';
+import type { TrainEvents, TrainOptions } from '../train/trainer.js';
+import { loadModel } from '../io/checkpoint.js';
+import { loadDataset } from '../data/registry.js';
+import { firstN } from '../data/dataset.js';
+import { evaluate, formatEvalTable } from '../eval/evaluate.js';
+import type { EvalResult } from '../eval/evaluate.js';
+import { MNIST_CLASSES } from '../data/mnist.js';
+
+const num = (what: string) => (v: string) => {
+  const x = Number(v);
+  if (!Number.isFinite(x) && v !== 'inf' && v !== 'Infinity') throw new InvalidArgumentError(`${what} must be a number, got "${v}"`);
+  return v === 'inf' || v === 'Infinity' ? Infinity : x;
+};
+const int = (what: string) => (v: string) => {
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < 0) throw new InvalidArgumentError(`${what} must be a non-negative integer, got "${v}"`);
+  return x;
+};
+const list = (v: string) => v.split(',').filter(Boolean).map((s) => {
+  const x = Number(s);
+  if (!Number.isFinite(x)) throw new InvalidArgumentError(`"${v}" is not a comma-separated list of numbers`);
+  return x;
+});
+
+/** Console reporting for a training run: progress bar on a terminal, log lines otherwise. */
+type Reporter = TrainEvents & { stopRequested: boolean };
+
+function trainReporter(quiet: boolean): Reporter {
+  const tty = process.stderr.isTTY;
+  let bar: cliProgress.SingleBar | null = null;
+  let lastLine = 0;
+  const reporter: Reporter = {
+    stopRequested: false,
+    onPhase(phase: string) {
+      bar?.stop();
+      bar = null;
+      if (!quiet) console.error(`… ${phase}`);
+    },
+    onStart({ model, train: ds, state, stepsPerEpoch, resumed }) {
+      const c = model.countParams();
+      if (!quiet) {
+        console.error(`${resumed ? 'resuming' : 'training'} ${model.config.arch} (${c.total.toLocaleString('en')} parameters) on ${ds.name}: ` +
+          `${ds.labels.length} images, ${stepsPerEpoch} steps/epoch, from epoch ${state.epoch} step ${state.step}`);
+      }
+    },
+    onStep({ state, metrics, imagesPerSecond, stepsPerEpoch }) {
+      if (quiet) return;
+      const payload = { loss: metrics.loss.toFixed(3), acc: (100 * metrics.accuracy).toFixed(1), ips: imagesPerSecond.toFixed(0), lx: metrics.lx.toFixed(3) };
+      if (tty) {
+        if (!bar) {
+          bar = new cliProgress.SingleBar(
+            { format: 'epoch {epoch} [{bar}] {value}/{total} | loss {loss} | L_X {lx} | acc {acc}% | {ips} img/s | eta {eta_formatted}', hideCursor: true },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(stepsPerEpoch, state.batchInEpoch, { ...payload, epoch: state.epoch });
+        }
+        bar.update(state.batchInEpoch, { ...payload, epoch: state.epoch });
+      } else if (Date.now() - lastLine > 10_000) {
+        lastLine = Date.now();
+        console.error(`epoch ${state.epoch} step ${state.batchInEpoch}/${stepsPerEpoch} | loss ${payload.loss} | L_X ${payload.lx} | acc ${payload.acc}% | ${payload.ips} img/s`);
+      }
+    },
+    onEpochEnd({ state, eval: ev }) {
+      bar?.stop();
+      bar = null;
+      if (!quiet && ev) console.error(`epoch ${state.epoch}: test accuracy ${(100 * ev.accuracy).toFixed(2)} % on ${ev.images} images, L_X ${ev.lx.toFixed(3)}, bits/dim ${ev.bitsPerDim.toFixed(3)}`);
+    },
+    shouldStop() {
+      return reporter.stopRequested;
+    },
+  };
+  return reporter;
+}
+
+/** "CONV_1_0 … CONV_1_23" for runs of names that differ only in a trailing index. */
+function summariseNames(names: string[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < names.length; ) {
+    const stem = names[i].replace(/_\d+$/, '');
+    let j = i;
+    while (j + 1 < names.length && names[j + 1].replace(/_\d+$/, '') === stem && stem !== names[j + 1]) j++;
+    out.push(j > i + 1 ? `${names[i]} … ${names[j]}` : names.slice(i, j + 1).join(', '));
+    i = j + 1;
+  }
+  return out.join(', ');
+}
+
+function printEval(result: EvalResult, json: boolean): void {
+  if (json) console.log(JSON.stringify(result, null, 2));
+  else console.log(formatEvalTable(result));
+}
+
+async function runTraining(opts: TrainOptions, resume: boolean, json: boolean, quiet = false): Promise<void> {
+  const reporter = trainReporter(quiet);
+  const onSignal = () => {
+    if (reporter.stopRequested) process.exit(130);
+    reporter.stopRequested = true;
+    console.error('\nstopping after this step; a checkpoint will be written (press Ctrl-C again to abort)');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await train(opts, reporter, resume);
+    if (result.stoppedEarly) {
+      console.error(`stopped at epoch ${result.state.epoch}, step ${result.state.step}; continue with: trustgc train --resume --out ${opts.outDir}`);
+    } else if (result.final) {
+      printEval(result.final, json);
+    }
+    result.model.dispose();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export function buildCli(): Command {
+  const program = new Command('trustgc')
+    .description('Generative classifiers that know what they do not know: train, evaluate and inspect invertible-network classifiers.')
+    .option('--backend <name>', 'tensor backend: wasm (default) or cpu', (v) => parseBackendName(v))
+    .hook('preAction', async (cmd) => {
+      await initEngine({ backend: cmd.opts().backend });
+    });
+
+  program
+    .command('train')
+    .description('train a generative classifier with the Information Bottleneck loss')
+    .option('--dataset <name>', 'mnist | fashion-mnist | cifar10 | folder:<path>', 'mnist')
+    .option('--arch <name>', `architecture: ${ARCH_NAMES.join(' | ')}`, 'tiny-mnist')
+    .option('--beta <β>', 'IB trade-off β (0 = pure flow, inf = pure cross entropy)', num('beta'), DEFAULT_TRAIN_OPTIONS.beta)
+    .option('--epochs <n>', 'epochs', int('epochs'), DEFAULT_TRAIN_OPTIONS.epochs)
+    .option('--steps <n>', 'stop after this many steps in total', int('steps'))
+    .option('--time-budget <seconds>', 'stop (with a checkpoint) after this much training time', num('time budget'))
+    .option('--batch-size <n>', 'batch size', int('batch size'), DEFAULT_TRAIN_OPTIONS.batchSize)
+    .option('--micro-batch <n>', 'accumulate gradients over chunks of n images (bounds memory)', int('micro batch'))
+    .option('--optimizer <kind>', 'sgd | adam', 'sgd')
+    .option('--lr <lr>', 'learning rate', num('lr'))
+    .option('--momentum <m>', 'SGD momentum', num('momentum'), DEFAULT_TRAIN_OPTIONS.momentum)
+    .option('--weight-decay <λ>', 'weight decay of the network weights', num('weight decay'), DEFAULT_TRAIN_OPTIONS.weightDecay)
+    .option('--lr-decay-epochs <list>', 'epochs at which the LR decays, e.g. 120,160', list, [])
+    .option('--lr-decay-factor <f>', 'LR decay factor', num('decay factor'), DEFAULT_TRAIN_OPTIONS.lrDecayFactor)
+    .option('--clip <norm>', 'global gradient-norm clip (0 = off)', num('clip'), DEFAULT_TRAIN_OPTIONS.clipNorm)
+    .option('--label-smoothing <ε>', 'label smoothing (default from the architecture)', num('label smoothing'))
+    .option('--shift <px>', 'random translation augmentation, pixels', int('shift'), 0)
+    .option('--flip', 'random horizontal flips', false)
+    .option('--noise <σ>', 'Gaussian input noise σ (besides uniform dequantisation)', num('noise'), DEFAULT_TRAIN_OPTIONS.augment.noiseStd)
+    .option('--checkpoint-every <steps>', 'checkpoint interval in steps', int('checkpoint interval'), DEFAULT_TRAIN_OPTIONS.checkpointEverySteps)
+    .option('--eval-every <epochs>', 'evaluate on test images every n epochs (0 = only at the end)', int('eval interval'), DEFAULT_TRAIN_OPTIONS.evalEveryEpochs)
+    .option('--train-limit <n>', 'use only the first n training images', int('train limit'))
+    .option('--seed <n>', 'random seed', int('seed'), 0)
+    .option('--out <dir>', 'run folder (checkpoints, metrics.jsonl, model)', 'runs/latest')
+    .option('--resume', 'continue the run in --out from its last checkpoint', false)
+    .option('--json', 'print the final evaluation as JSON', false)
+    .action(async (o) => {
+      if (!isArchName(o.arch)) throw new InvalidArgumentError(`unknown architecture "${o.arch}": expected one of ${ARCH_NAMES.join(', ')}`);
+      if (o.optimizer !== 'sgd' && o.optimizer !== 'adam') throw new InvalidArgumentError(`unknown optimizer "${o.optimizer}": expected sgd or adam`);
+      const opts: TrainOptions = {
+        ...DEFAULT_TRAIN_OPTIONS,
+        dataset: o.dataset,
+        arch: o.arch,
+        beta: o.beta,
+        epochs: o.epochs,
+        maxSteps: o.steps,
+        timeBudgetSeconds: o.timeBudget,
+        batchSize: o.batchSize,
+        microBatch: o.microBatch,
+        optimizer: o.optimizer,
+        lr: o.lr ?? (o.optimizer === 'adam' ? 1e-3 : DEFAULT_TRAIN_OPTIONS.lr),
+        momentum: o.momentum,
+        weightDecay: o.weightDecay,
+        lrDecayEpochs: o.lrDecayEpochs,
+        lrDecayFactor: o.lrDecayFactor,
+        clipNorm: o.clip,
+        labelSmoothing: o.labelSmoothing,
+        augment: { ...DEFAULT_TRAIN_OPTIONS.augment, shift: o.shift, flip: o.flip, noiseStd: o.noise },
+        checkpointEverySteps: o.checkpointEvery,
+        evalEveryEpochs: o.evalEvery,
+        trainLimit: o.trainLimit,
+        seed: o.seed,
+        outDir: o.out,
+      };
+      await runTraining(opts, o.resume, o.json);
+    });
+
+  program
+    .command('eval')
+    .description('evaluate a trained model: accuracy, L_X, L_Y, bits/dim')
+    .requiredOption('--model <dir>', 'model folder (config.json + model.safetensors)')
+    .option('--dataset <name>', 'data set (test split)', 'mnist')
+    .option('--limit <n>', 'evaluate only the first n test images', int('limit'))
+    .option('--json', 'print JSON', false)
+    .action(async (o) => {
+      const model = loadModel(o.model);
+      const ds = firstN(await loadDataset(o.dataset, 'test'), o.limit);
+      printEval(evaluate(model, ds), o.json);
+      model.dispose();
+    });
+
+  program
+    .command('info')
+    .description('architecture summary and parameter counts')
+    .option('--arch <name>', 'architecture', 'ibinn-mnist')
+    .option('--model <dir>', 'inspect a saved model instead')
+    .action((o) => {
+      if (!o.model && !isArchName(o.arch)) throw new InvalidArgumentError(`unknown architecture "${o.arch}"`);
+      const model = o.model ? loadModel(o.model) : new GenerativeClassifier(defaultConfig(o.arch, MNIST_CLASSES));
+      const c = model.countParams();
+      const i = model.config.input;
+      console.log(`architecture  ${model.config.arch}`);
+      console.log(`input         ${i.height}×${i.width}×${i.channels}, latent ${model.dims} dims, ${model.classes} classes`);
+      console.log(`nodes         ${model.inn.nodes.length}: ${summariseNames(model.inn.nodes.map((n) => n.name))}`);
+      console.log(`parameters    ${c.total.toLocaleString('en')} (network ${c.inn.toLocaleString('en')}, head ${c.head.toLocaleString('en')})`);
+      model.dispose();
+    });
+
+  program
+    .command('demo')
+    .description('the main job: train a small GC on MNIST for a short budget and print its evaluation')
+    .option('--steps <n>', 'training steps', int('steps'), 300)
+    .option('--out <dir>', 'run folder', join('runs', 'demo'))
+    .action(async (o) => {
+      const { rmSync } = await import('node:fs');
+      rmSync(o.out, { recursive: true, force: true });
+      const opts: TrainOptions = {
+        ...DEFAULT_TRAIN_OPTIONS,
+        dataset: 'mnist',
+        arch: 'tiny-mnist',
+        optimizer: 'adam',
+        lr: 1e-3,
+        epochs: 1,
+        maxSteps: undefined,
+        trainLimit: o.steps * 64,
+        batchSize: 64,
+        evalEveryEpochs: 0,
+        outDir: o.out,
+      };
+      await runTraining(opts, false, false);
+    });
+
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (e) {
+    if (e instanceof TrainingDivergedError) {
+      console.error(`error: ${e.message}`);
+      process.exit(3);
+    }
+    console.error(`error: ${(e as Error).message}`);
+    if (process.env.TRUSTGC_DEBUG) console.error((e as Error).stack);
+    process.exit(1);
+  }
+}

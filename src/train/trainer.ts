@@ -1,0 +1,373 @@
+/**
+ * Training loop for generative classifiers with the IB loss: parameter groups as the official
+ * IB-INN code (INN / class means / class weights), LR decay, gradient clipping, augmentation,
+ * periodic checkpoints that include optimizer and data-order state (resume continues exactly),
+ * a JSONL metrics log, and a hard stop with a clear message on NaN/Inf.
+ */
+import { existsSync, mkdirSync, readFileSync, appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { GenerativeClassifier } from '../gc/model.js';
+import { defaultConfig } from '../gc/presets.js';
+import type { ArchName, ModelConfig } from '../gc/presets.js';
+import { RunContext } from '../inn/module.js';
+import type { NamedParam } from '../inn/module.js';
+import { BatchNorm } from '../inn/layers.js';
+import { loadDataset } from '../data/registry.js';
+import type { ImageDataset } from '../data/dataset.js';
+import { datasetSize, firstN } from '../data/dataset.js';
+import { epochOrder, makeBatch, stepRng } from '../data/batches.js';
+import type { AugmentOptions, Batch } from '../data/batches.js';
+import { Optimizer, learningRate } from './optimizer.js';
+import type { OptimizerKind, ParamGroup } from './optimizer.js';
+import { assignParams, paramArrays, readConfig, saveModel, writeConfig } from '../io/checkpoint.js';
+import { loadSafetensors, saveSafetensors, writeFileAtomic } from '../io/safetensors.js';
+import { evaluate } from '../eval/evaluate.js';
+import type { EvalResult } from '../eval/evaluate.js';
+
+export interface TrainOptions {
+  dataset: string;
+  arch: ArchName;
+  beta: number;
+  epochs: number;
+  /** stop after this many optimisation steps in total (a short budget) */
+  maxSteps?: number;
+  /** stop (with a checkpoint) after this much training time in this process */
+  timeBudgetSeconds?: number;
+  batchSize: number;
+  /** split each batch into chunks of this size and accumulate gradients (bounds memory; BN then
+   *  normalises per chunk, as data-parallel training does per device) */
+  microBatch?: number;
+  optimizer: OptimizerKind;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  /** epochs at which the LR is multiplied by lrDecayFactor */
+  lrDecayEpochs: number[];
+  lrDecayFactor: number;
+  /** LR factor of the class means (official: 3) */
+  muLrScale: number;
+  /** global gradient-norm clip, 0 = off */
+  clipNorm: number;
+  labelSmoothing?: number;
+  augment: AugmentOptions;
+  /** first steps run with the loss ×burnInFactor (official: 10 steps, ×0.05) */
+  burnInSteps: number;
+  burnInFactor: number;
+  checkpointEverySteps: number;
+  logEverySteps: number;
+  /** evaluate on (part of) the test set after every this many epochs; 0 = only at the end */
+  evalEveryEpochs: number;
+  evalLimit?: number;
+  /** evaluate the finished model on only the first n test images */
+  testLimit?: number;
+  trainLimit?: number;
+  /** batches used to re-estimate BatchNorm statistics after training (official: cumulative average) */
+  bnReestimateBatches: number;
+  seed: number;
+  outDir: string;
+}
+
+export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'dataset' | 'arch' | 'outDir'> = {
+  beta: 1,
+  epochs: 1,
+  batchSize: 128,
+  optimizer: 'sgd',
+  lr: 0.07,
+  momentum: 0.9,
+  weightDecay: 1e-4,
+  lrDecayEpochs: [],
+  lrDecayFactor: 0.1,
+  muLrScale: 3,
+  clipNorm: 8,
+  augment: { shift: 0, flip: false, dequantize: true, noiseStd: 0.01 },
+  burnInSteps: 10,
+  burnInFactor: 0.05,
+  checkpointEverySteps: 200,
+  logEverySteps: 10,
+  evalEveryEpochs: 1,
+  evalLimit: 2000,
+  bnReestimateBatches: 50,
+  seed: 0,
+};
+
+export interface TrainState {
+  epoch: number;
+  batchInEpoch: number;
+  step: number;
+  trainSeconds: number;
+  finished: boolean;
+}
+
+export interface StepMetrics {
+  loss: number;
+  lx: number;
+  ly: number;
+  accuracy: number;
+  gradNorm: number;
+  lr: number;
+}
+
+export interface TrainEvents {
+  onStart?(info: { model: GenerativeClassifier; train: ImageDataset; state: TrainState; stepsPerEpoch: number; resumed: boolean }): void;
+  onStep?(info: { state: TrainState; metrics: StepMetrics; imagesPerSecond: number; stepsPerEpoch: number }): void;
+  onEpochEnd?(info: { state: TrainState; eval?: EvalResult }): void;
+  onCheckpoint?(path: string, state: TrainState): void;
+  onPhase?(phase: string): void;
+  /** return true to stop after the current step (with a checkpoint) */
+  shouldStop?(): boolean;
+}
+
+export interface TrainResult {
+  state: TrainState;
+  model: GenerativeClassifier;
+  stoppedEarly: boolean;
+  final?: EvalResult;
+}
+
+export class TrainingDivergedError extends Error {}
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+export const OPTIONS_FILE = 'train.json';
+export const METRICS_FILE = 'metrics.jsonl';
+export const EVAL_FILE = 'eval.json';
+
+function groupsFor(model: GenerativeClassifier, opts: TrainOptions): ParamGroup[] {
+  const trainable = model.namedParams().filter((p) => p.trainable);
+  const isMu = (p: NamedParam) => /^head\.mu/.test(p.name);
+  const isPhi = (p: NamedParam) => p.name === 'head.phi';
+  return [
+    { name: 'inn', params: trainable.filter((p) => !isMu(p) && !isPhi(p)), lrScale: 1, momentum: opts.momentum, weightDecay: opts.weightDecay },
+    { name: 'mu', params: trainable.filter(isMu), lrScale: opts.muLrScale, momentum: 0, weightDecay: 0 },
+    { name: 'phi', params: trainable.filter(isPhi), lrScale: 1, momentum: 0.8, weightDecay: 0 },
+  ].filter((g) => g.params.length > 0);
+}
+
+/**
+ * Loss value, metrics and summed gradients of one batch, computed in chunks of `chunk` images
+ * (each chunk's loss weighted by its share of the batch, so the result equals the full-batch
+ * gradient up to BatchNorm statistics).
+ */
+function accumulateGradients(
+  model: GenerativeClassifier,
+  ds: ImageDataset,
+  batch: Batch,
+  chunk: number,
+  scale: number,
+  vars: tf.Variable[],
+  byVarName: Map<string, string>,
+  lossTerms: (x: tf.Tensor, labels: tf.Tensor1D) => { loss: tf.Scalar; lx: tf.Scalar; ly: tf.Scalar; accuracy: tf.Scalar },
+): { loss: number; lx: number; ly: number; accuracy: number; named: Map<string, tf.Tensor> } {
+  const named = new Map<string, tf.Tensor>();
+  const n = ds.height * ds.width * ds.channels;
+  let loss = 0;
+  let lx = 0;
+  let ly = 0;
+  let accuracy = 0;
+  for (let start = 0; start < batch.size; start += chunk) {
+    const size = Math.min(chunk, batch.size - start);
+    const weight = size / batch.size;
+    const x = tf.tensor4d(batch.x.subarray(start * n, (start + size) * n), [size, ds.height, ds.width, ds.channels]);
+    const labels = tf.tensor1d(batch.labels.subarray(start, start + size), 'int32');
+    let kept: tf.Tensor[] = [];
+    let grads: tf.NamedTensorMap;
+    let value: tf.Scalar;
+    try {
+      ({ value, grads } = tf.variableGrads(() => {
+        const t = lossTerms(x, labels);
+        kept = [tf.keep(t.lx), tf.keep(t.ly), tf.keep(t.accuracy)];
+        return tf.mul(t.loss, scale * weight) as tf.Scalar;
+      }, vars));
+    } catch (e) {
+      tf.dispose([x, labels]);
+      if (/memory access out of bounds|out of memory|Cannot enlarge memory/i.test((e as Error).message)) {
+        throw new Error(`the tensor backend ran out of memory on a chunk of ${size} images (wasm memory is limited to 4 GB): use a smaller --micro-batch or --batch-size`);
+      }
+      throw e;
+    }
+    loss += value.dataSync()[0] / scale;
+    const [a, b, c] = kept.map((t) => t.dataSync()[0]);
+    lx += a * weight;
+    ly += b * weight;
+    accuracy += c * weight;
+    for (const [k, g] of Object.entries(grads)) {
+      const name = byVarName.get(k) ?? k;
+      const prev = named.get(name);
+      if (prev) {
+        named.set(name, tf.add(prev, g));
+        tf.dispose([prev, g]);
+      } else {
+        named.set(name, g);
+      }
+    }
+    tf.dispose([x, labels, value, ...kept]);
+  }
+  return { loss, lx, ly, accuracy, named };
+}
+
+function saveCheckpoint(dir: string, model: GenerativeClassifier, optimizer: Optimizer, state: TrainState): string {
+  const path = join(dir, CHECKPOINT_FILE);
+  saveSafetensors(path, [...paramArrays(model.namedParams(), 'model/'), ...optimizer.stateArrays()], { state: JSON.stringify(state) });
+  return path;
+}
+
+/** Re-estimates BN running statistics as a cumulative average over training batches (no gradients). */
+export function reestimateBatchNorm(model: GenerativeClassifier, ds: ImageDataset, opts: TrainOptions, batches: number): void {
+  const bns = [...model.inn.modules()].filter((m): m is BatchNorm => m instanceof BatchNorm);
+  if (bns.length === 0 || batches <= 0) return;
+  for (const bn of bns) {
+    bn.cumulative = { count: 0 };
+    tf.tidy(() => {
+      bn.runningMean.assign(tf.zerosLike(bn.runningMean));
+      bn.runningVar.assign(tf.zerosLike(bn.runningVar));
+    });
+  }
+  const n = datasetSize(ds);
+  const order = epochOrder(n, opts.seed + 1, 0);
+  const count = Math.min(batches, Math.floor(n / opts.batchSize));
+  for (let b = 0; b < count; b++) {
+    const batch = makeBatch(ds, order.subarray(b * opts.batchSize, (b + 1) * opts.batchSize), opts.augment, stepRng(opts.seed + 1, b));
+    const ctx = new RunContext(true);
+    tf.tidy(() => {
+      const x = tf.tensor4d(batch.x, [batch.size, ds.height, ds.width, ds.channels]);
+      model.latent(x, ctx);
+    });
+    ctx.commit();
+  }
+  for (const bn of bns) bn.cumulative = null;
+}
+
+export async function train(options: TrainOptions, events: TrainEvents = {}, resume = false): Promise<TrainResult> {
+  const dir = options.outDir;
+  const ckptPath = join(dir, CHECKPOINT_FILE);
+  let opts = options;
+  let config: ModelConfig | undefined;
+  if (resume) {
+    if (!existsSync(ckptPath)) throw new Error(`cannot resume: no checkpoint at ${ckptPath}`);
+    const stored = JSON.parse(readFileSync(join(dir, OPTIONS_FILE), 'utf8')) as TrainOptions;
+    // a resumed run keeps its settings; only the length of training may be extended
+    opts = { ...stored, epochs: options.epochs ?? stored.epochs, maxSteps: options.maxSteps, timeBudgetSeconds: options.timeBudgetSeconds, outDir: dir };
+    config = readConfig(dir);
+  } else if (existsSync(ckptPath)) {
+    throw new Error(`${dir} already holds a training run: pass --resume to continue it, or choose another --out`);
+  }
+  mkdirSync(dir, { recursive: true });
+
+  events.onPhase?.('loading data');
+  const train = firstN(await loadDataset(opts.dataset, 'train'), opts.trainLimit);
+  const test = firstN(await loadDataset(opts.dataset, 'test'), opts.testLimit);
+  const model = new GenerativeClassifier(config ?? defaultConfig(opts.arch, train.classNames, opts.seed));
+  const labelSmoothing = opts.labelSmoothing ?? model.config.loss.labelSmoothing;
+  const n = datasetSize(train);
+  const stepsPerEpoch = Math.floor(n / opts.batchSize);
+  if (stepsPerEpoch < 1) throw new Error(`batch size ${opts.batchSize} exceeds the ${n} training images`);
+  const optimizer = new Optimizer(groupsFor(model, opts), { kind: opts.optimizer });
+  let state: TrainState = { epoch: 0, batchInEpoch: 0, step: 0, trainSeconds: 0, finished: false };
+
+  if (resume) {
+    const file = loadSafetensors(ckptPath);
+    assignParams(model.namedParams(), file, ckptPath, 'model/');
+    optimizer.loadState(file, ckptPath);
+    state = JSON.parse(file.metadata.state);
+  } else {
+    writeConfig(dir, model.config);
+    writeFileAtomic(join(dir, OPTIONS_FILE), JSON.stringify(opts, null, 2) + '\n');
+  }
+  const log = (record: object) => appendFileSync(join(dir, METRICS_FILE), JSON.stringify(record) + '\n');
+  events.onStart?.({ model, train, state, stepsPerEpoch, resumed: resume });
+
+  const byVarName = new Map<string, string>();
+  const trainable = model.namedParams().filter((p) => p.trainable);
+  for (const p of trainable) byVarName.set(p.variable.name, p.name);
+  const vars = trainable.map((p) => p.variable);
+  const sessionStart = Date.now();
+  const secondsBefore = state.trainSeconds;
+  let stoppedEarly = false;
+
+  const checkpoint = () => {
+    const path = saveCheckpoint(dir, model, optimizer, state);
+    events.onCheckpoint?.(path, state);
+  };
+  const stopNow = () =>
+    (opts.maxSteps !== undefined && state.step >= opts.maxSteps) ||
+    (opts.timeBudgetSeconds !== undefined && (Date.now() - sessionStart) / 1000 >= opts.timeBudgetSeconds) ||
+    (events.shouldStop?.() ?? false);
+
+  outer: while (!state.finished && state.epoch < opts.epochs) {
+    const order = epochOrder(n, opts.seed, state.epoch);
+    while (state.batchInEpoch < stepsPerEpoch) {
+      if (stopNow()) {
+        stoppedEarly = true;
+        break outer;
+      }
+      const t0 = Date.now();
+      const lr = learningRate(opts.lr, state.epoch + state.batchInEpoch / stepsPerEpoch, opts.lrDecayEpochs, opts.lrDecayFactor);
+      const b = state.batchInEpoch;
+      const batch = makeBatch(train, order.subarray(b * opts.batchSize, (b + 1) * opts.batchSize), opts.augment, stepRng(opts.seed, state.step));
+      const scale = state.step < opts.burnInSteps ? opts.burnInFactor : 1;
+      const ctx = new RunContext(true, true, stepRng(opts.seed + 2, state.step).nextUint32());
+      const { loss, lx, ly, accuracy, named } = accumulateGradients(model, train, batch, opts.microBatch ?? batch.size, scale, vars, byVarName, (x, labels) =>
+        model.lossTerms(x, labels, { beta: opts.beta, labelSmoothing }, ctx),
+      );
+      const gradNorm = Optimizer.globalNorm(named);
+      const finite = Number.isFinite(loss) && Number.isFinite(gradNorm);
+      if (finite) {
+        const clip = opts.clipNorm > 0 && gradNorm > opts.clipNorm ? opts.clipNorm / gradNorm : 1;
+        optimizer.apply(named, lr, clip);
+        ctx.commit();
+      } else {
+        ctx.discard();
+      }
+      tf.dispose([...named.values()]);
+      if (!finite) {
+        log({ type: 'diverged', step: state.step, epoch: state.epoch, loss, gradNorm });
+        throw new TrainingDivergedError(
+          `training diverged at step ${state.step} (loss ${loss}, gradient norm ${gradNorm}); ` +
+            `the last good checkpoint is kept in ${dir} — lower --lr or raise --clip and resume with --resume`,
+        );
+      }
+      state.step += 1;
+      state.batchInEpoch += 1;
+      const seconds = (Date.now() - t0) / 1000;
+      state.trainSeconds = secondsBefore + (Date.now() - sessionStart) / 1000;
+      const metrics: StepMetrics = { loss, lx, ly, accuracy, gradNorm, lr };
+      events.onStep?.({ state, metrics, imagesPerSecond: batch.size / seconds, stepsPerEpoch });
+      if (state.step % opts.logEverySteps === 0) {
+        log({ type: 'train', step: state.step, epoch: state.epoch + state.batchInEpoch / stepsPerEpoch, ...metrics, imagesPerSecond: batch.size / seconds, time: state.trainSeconds });
+      }
+      if (state.step % opts.checkpointEverySteps === 0) checkpoint();
+      await new Promise((r) => setImmediate(r)); // let signal handlers run between steps
+    }
+    state.epoch += 1;
+    state.batchInEpoch = 0;
+    let evalResult: EvalResult | undefined;
+    if (opts.evalEveryEpochs > 0 && state.epoch % opts.evalEveryEpochs === 0 && state.epoch < opts.epochs) {
+      events.onPhase?.('evaluating');
+      evalResult = evaluate(model, firstN(test, opts.evalLimit));
+      log({ type: 'eval', step: state.step, epoch: state.epoch, ...evalResult });
+    }
+    events.onEpochEnd?.({ state, eval: evalResult });
+    checkpoint();
+  }
+
+  if (stoppedEarly) {
+    checkpoint();
+    optimizer.dispose();
+    return { state, model, stoppedEarly: true };
+  }
+
+  // Finished: re-estimate BN statistics, save the model, evaluate on the whole test set.
+  if (!state.finished) {
+    events.onPhase?.('re-estimating batch-norm statistics');
+    reestimateBatchNorm(model, train, opts, opts.bnReestimateBatches);
+    state.finished = true;
+    checkpoint();
+  }
+  saveModel(dir, model);
+  events.onPhase?.('evaluating on the test set');
+  const final = evaluate(model, test);
+  log({ type: 'final', step: state.step, epoch: state.epoch, ...final });
+  writeFileAtomic(join(dir, EVAL_FILE), JSON.stringify(final, null, 2) + '\n');
+  optimizer.dispose();
+  return { state, model, stoppedEarly: false, final };
+}

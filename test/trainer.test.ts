@@ -1,0 +1,113 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useBackend } from './helpers.js';
+import { DEFAULT_TRAIN_OPTIONS, TrainingDivergedError, train, CHECKPOINT_FILE, METRICS_FILE } from '../src/train/trainer.js';
+import type { TrainOptions } from '../src/train/trainer.js';
+import { loadModel, MODEL_FILE } from '../src/io/checkpoint.js';
+import { loadSafetensors, saveSafetensors } from '../src/io/safetensors.js';
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+
+const base = (outDir: string): TrainOptions => ({
+  ...DEFAULT_TRAIN_OPTIONS,
+  dataset: 'mnist',
+  arch: 'tiny-mnist',
+  epochs: 2,
+  batchSize: 16,
+  trainLimit: 48, // 3 steps per epoch
+  testLimit: 64,
+  evalEveryEpochs: 1,
+  evalLimit: 32,
+  bnReestimateBatches: 2,
+  optimizer: 'adam',
+  lr: 1e-3,
+  checkpointEverySteps: 2,
+  augment: { shift: 1, flip: false, dequantize: true, noiseStd: 0.01 },
+  outDir,
+});
+
+function weights(dir: string, file = MODEL_FILE): Map<string, Float32Array> {
+  const f = loadSafetensors(join(dir, file));
+  return new Map([...f.tensors].map(([k, v]) => [k, v.data as Float32Array]));
+}
+
+describe('training', () => {
+  it('an interrupted run resumed from its checkpoint ends with exactly the same weights', async () => {
+    const straight = mkdtempSync(join(tmpdir(), 'gc-straight-'));
+    const r1 = await train(base(straight));
+    expect(r1.stoppedEarly).toBe(false);
+    expect(r1.state.step).toBe(6);
+    r1.model.dispose();
+
+    const split = mkdtempSync(join(tmpdir(), 'gc-split-'));
+    const part = await train({ ...base(split), maxSteps: 4 }); // stops mid-epoch 1
+    expect(part.stoppedEarly).toBe(true);
+    expect(part.state).toMatchObject({ step: 4, epoch: 1, batchInEpoch: 1 });
+    part.model.dispose();
+    const rest = await train({ ...base(split), maxSteps: undefined }, {}, true);
+    expect(rest.state.step).toBe(6);
+    rest.model.dispose();
+
+    const a = weights(straight);
+    const b = weights(split);
+    expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
+    for (const [k, v] of a) expect(Array.from(b.get(k)!), k).toEqual(Array.from(v));
+    // metrics log and evaluation were written
+    const lines = readFileSync(join(straight, METRICS_FILE), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.some((l) => l.type === 'eval')).toBe(true);
+    expect(lines.at(-1).type).toBe('final');
+    expect(existsSync(join(straight, 'eval.json'))).toBe(true);
+  });
+
+  it('refuses to overwrite an existing run without --resume', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gc-twice-'));
+    const r = await train({ ...base(dir), maxSteps: 1 });
+    r.model.dispose();
+    await expect(train(base(dir))).rejects.toThrow(/already holds a training run.*--resume/);
+  });
+
+  it('stops with a clear error on a non-finite loss and keeps the last good checkpoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gc-nan-'));
+    const opts = { ...base(dir), optimizer: 'sgd' as const, lr: 1e12, clipNorm: 0, burnInSteps: 0, checkpointEverySteps: 1, epochs: 50 };
+    await expect(train(opts)).rejects.toThrow(TrainingDivergedError);
+    // the checkpoint on disk holds only finite values and can be loaded
+    const ck = loadSafetensors(join(dir, CHECKPOINT_FILE));
+    for (const [name, t] of ck.tensors) expect(t.data.every(Number.isFinite), name).toBe(true);
+    expect(JSON.parse(ck.metadata.state).step).toBeGreaterThan(0);
+    const log = readFileSync(join(dir, METRICS_FILE), 'utf8');
+    expect(log).toMatch(/"type":"diverged"/);
+  });
+
+  it('loading rejects checkpoints from another architecture, corrupt files and NaN weights', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gc-load-'));
+    const r = await train({ ...base(dir), epochs: 1, trainLimit: 16, evalEveryEpochs: 0 });
+    r.model.dispose();
+    expect(() => loadModel(dir).dispose()).not.toThrow();
+
+    // config of another architecture against these weights
+    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, arch: 'ibinn-mnist' }));
+    expect(() => loadModel(dir)).toThrow(/does not match this architecture: tensor .* (is missing|has shape)/);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, arch: 'resnet-9000' }));
+    expect(() => loadModel(dir)).toThrow(/unknown architecture "resnet-9000"/);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
+
+    // truncated weights
+    const bytes = readFileSync(join(dir, MODEL_FILE));
+    writeFileSync(join(dir, MODEL_FILE), bytes.subarray(0, bytes.length - 100));
+    expect(() => loadModel(dir)).toThrow(/not a valid safetensors file \(tensor .* outside the file/);
+
+    // NaN weights
+    writeFileSync(join(dir, MODEL_FILE), bytes);
+    const f = loadSafetensors(join(dir, MODEL_FILE));
+    const arrays = [...f.tensors.values()];
+    arrays[3].data[0] = NaN;
+    saveSafetensors(join(dir, MODEL_FILE), arrays);
+    expect(() => loadModel(dir)).toThrow(/corrupt: tensor .* NaN/);
+    expect(() => loadModel(join(dir, 'nowhere'))).toThrow(/config.json is missing/);
+  });
+});
