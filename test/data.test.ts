@@ -50,6 +50,20 @@ describe('data sets', () => {
     expect(loadFashionMnist('train').labels.length).toBe(60_000);
   }, 60_000);
 
+  it('CIFAR-10 from the shared JPEG archive: official test split, cached after the first decode', async () => {
+    const { loadCifar10, CIFAR10_CLASSES } = await import('../src/data/cifar10.js');
+    const first = await loadCifar10('test');
+    expect(first.labels.length).toBe(10_000);
+    expect(first.pixels.length).toBe(10_000 * 32 * 32 * 3);
+    const counts = new Array(10).fill(0);
+    for (const l of first.labels) counts[l]++;
+    expect(counts).toEqual(new Array(10).fill(1000));
+    expect(first.classNames).toEqual(CIFAR10_CLASSES);
+    const again = await loadCifar10('test'); // from the cache
+    expect(again.pixels).toEqual(first.pixels);
+    expect(again.labels).toEqual(first.labels);
+  }, 180_000);
+
   it('image folder: classes from sub-folders, errors name the bad file and the size mismatch', async () => {
     const root = mkdtempSync(join(tmpdir(), 'gc-folder-'));
     for (const [cls, value] of [['cat', 40], ['dog', 200]] as const) {

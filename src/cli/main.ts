@@ -123,8 +123,13 @@ async function runTraining(opts: TrainOptions, resume: boolean, json: boolean, q
   }
 }
 
-export function buildCli(): Command {
-  const program = new Command('trustgc')
+/** `throwOnError`: commander errors throw instead of exiting (for tests and embedding). */
+export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
+  const program = new Command('trustgc');
+  if (opts.throwOnError) {
+    program.exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {} });
+  }
+  program
     .description('Generative classifiers that know what they do not know: train, evaluate and inspect invertible-network classifiers.')
     .option('--backend <name>', 'tensor backend: wasm (default) or cpu', (v) => parseBackendName(v))
     .hook('preAction', async (cmd) => {
@@ -156,6 +161,7 @@ export function buildCli(): Command {
     .option('--checkpoint-every <steps>', 'checkpoint interval in steps', int('checkpoint interval'), DEFAULT_TRAIN_OPTIONS.checkpointEverySteps)
     .option('--eval-every <epochs>', 'evaluate on test images every n epochs (0 = only at the end)', int('eval interval'), DEFAULT_TRAIN_OPTIONS.evalEveryEpochs)
     .option('--train-limit <n>', 'use only the first n training images', int('train limit'))
+    .option('--test-limit <n>', 'evaluate the finished model on only the first n test images', int('test limit'))
     .option('--seed <n>', 'random seed', int('seed'), 0)
     .option('--out <dir>', 'run folder (checkpoints, metrics.jsonl, model)', 'runs/latest')
     .option('--resume', 'continue the run in --out from its last checkpoint', false)
@@ -185,6 +191,7 @@ export function buildCli(): Command {
         checkpointEverySteps: o.checkpointEvery,
         evalEveryEpochs: o.evalEvery,
         trainLimit: o.trainLimit,
+        testLimit: o.testLimit,
         seed: o.seed,
         outDir: o.out,
       };

@@ -1,0 +1,56 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useBackend } from './helpers.js';
+import { buildCli } from '../src/cli/main.js';
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+
+async function run(args: string[]): Promise<{ error?: string; out: string }> {
+  const program = buildCli({ throwOnError: true });
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => lines.push(a.join(' '));
+  try {
+    await program.parseAsync(['node', 'trustgc', ...args]);
+    return { out: lines.join('\n') };
+  } catch (e) {
+    return { error: (e as Error).message, out: lines.join('\n') };
+  } finally {
+    console.log = log;
+  }
+}
+
+describe('command line', () => {
+  it('info prints the official parameter count of the MNIST model', async () => {
+    const r = await run(['info', '--arch', 'ibinn-mnist']);
+    expect(r.error).toBeUndefined();
+    expect(r.out).toMatch(/parameters\s+3,770,634/);
+    expect(r.out).toMatch(/CONV_1_0 … CONV_1_23, DOWN_1/);
+  });
+
+  it('bad arguments give clear errors', async () => {
+    expect((await run(['train', '--arch', 'resnet']).then((r) => r.error)) ?? '').toMatch(/unknown architecture "resnet"/);
+    expect((await run(['train', '--beta', 'high']).then((r) => r.error)) ?? '').toMatch(/beta must be a number/);
+    expect((await run(['train', '--optimizer', 'lbfgs']).then((r) => r.error)) ?? '').toMatch(/unknown optimizer "lbfgs"/);
+    const dir = mkdtempSync(join(tmpdir(), 'gc-cli-'));
+    expect((await run(['train', '--dataset', 'imagenet', '--out', dir]).then((r) => r.error)) ?? '').toMatch(/unknown dataset "imagenet"/);
+    expect((await run(['eval', '--model', join(dir, 'none')]).then((r) => r.error)) ?? '').toMatch(/config\.json is missing/);
+    expect((await run(['train', '--resume', '--out', join(dir, 'none')]).then((r) => r.error)) ?? '').toMatch(/cannot resume: no checkpoint/);
+  });
+
+  it('train then eval through the CLI (JSON output)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gc-cli-run-'));
+    const t = await run(['train', '--arch', 'tiny-mnist', '--steps', '2', '--batch-size', '8', '--train-limit', '16', '--epochs', '1', '--out', dir, '--eval-every', '0', '--test-limit', '20']);
+    expect(t.error).toBeUndefined();
+    const r = await run(['eval', '--model', dir, '--dataset', 'mnist', '--limit', '40', '--json']);
+    expect(r.error, r.error).toBeUndefined();
+    const result = JSON.parse(r.out);
+    expect(result.images).toBe(40);
+    expect(result.accuracy).toBeGreaterThanOrEqual(0);
+    expect(Number.isFinite(result.bitsPerDim)).toBe(true);
+  });
+});
