@@ -41,10 +41,11 @@ for (const backend of (o.backends as string).split(',') as BackendName[]) {
   await initEngine({ backend });
   const x = tf.randomNormal([B, H, W, C]) as tf.Tensor4D;
   const w = tf.randomNormal([K, K, C, C], 0, 0.05) as tf.Tensor4D;
-  const fwd = timeIt(() => tf.tidy(() => tf.conv2d(x, w, 1, 'same').dataSync()), o.rounds);
+  // (never return a typed array from tf.tidy: tidy walks the returned value looking for tensors)
+  const fwd = timeIt(() => tf.tidy(() => void tf.conv2d(x, w, 1, 'same').dataSync()), o.rounds);
   const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'));
   // forward + input gradient + filter gradient = 3× the forward work
-  const both = timeIt(() => tf.tidy(() => grads([x, w]).forEach((g) => g.dataSync())), o.rounds);
+  const both = timeIt(() => tf.tidy(() => void grads([x, w]).forEach((g) => g.dataSync())), o.rounds);
   const row = {
     backend,
     forwardMs: fwd.best,

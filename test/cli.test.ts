@@ -42,6 +42,16 @@ describe('command line', () => {
     expect((await run(['train', '--resume', '--out', join(dir, 'none')]).then((r) => r.error)) ?? '').toMatch(/cannot resume: no checkpoint/);
   });
 
+  it('--resume keeps the stored number of epochs unless --epochs is given', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gc-cli-resume-'));
+    const common = ['--out', dir];
+    expect((await run(['train', '--arch', 'tiny-mnist', '--epochs', '2', '--steps', '1', '--batch-size', '8', '--train-limit', '16', '--eval-every', '0', '--test-limit', '8', ...common])).error).toBeUndefined();
+    expect((await run(['train', '--resume', '--steps', '3', ...common])).error).toBeUndefined();
+    const { loadSafetensors } = await import('../src/io/safetensors.js');
+    const state = JSON.parse(loadSafetensors(join(dir, 'checkpoint.safetensors')).metadata.state);
+    expect(state).toMatchObject({ step: 3, epoch: 1, batchInEpoch: 1, finished: false });
+  });
+
   it('train then eval through the CLI (JSON output)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gc-cli-run-'));
     const t = await run(['train', '--arch', 'tiny-mnist', '--steps', '2', '--batch-size', '8', '--train-limit', '16', '--epochs', '1', '--out', dir, '--eval-every', '0', '--test-limit', '20']);

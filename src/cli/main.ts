@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { initEngine, parseBackendName } from '../engine/backend.js';
 import { ARCH_NAMES, defaultConfig, isArchName } from '../gc/presets.js';
 import { GenerativeClassifier } from '../gc/model.js';
-import { DEFAULT_TRAIN_OPTIONS, TrainingDivergedError, train } from '../train/trainer.js';
-import type { TrainEvents, TrainOptions } from '../train/trainer.js';
+import { DEFAULT_TRAIN_OPTIONS, TrainingDivergedError, resumeTraining, train } from '../train/trainer.js';
+import type { ResumeRequest, TrainEvents, TrainOptions } from '../train/trainer.js';
 import { loadModel } from '../io/checkpoint.js';
 import { loadDataset } from '../data/registry.js';
 import { firstN } from '../data/dataset.js';
@@ -100,7 +100,7 @@ function printEval(result: EvalResult, json: boolean): void {
   else console.log(formatEvalTable(result));
 }
 
-async function runTraining(opts: TrainOptions, resume: boolean, json: boolean, quiet = false): Promise<void> {
+async function runTraining(opts: TrainOptions | ResumeRequest, resume: boolean, json: boolean, quiet = false): Promise<void> {
   const reporter = trainReporter(quiet);
   const onSignal = () => {
     if (reporter.stopRequested) process.exit(130);
@@ -110,7 +110,7 @@ async function runTraining(opts: TrainOptions, resume: boolean, json: boolean, q
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const result = await train(opts, reporter, resume);
+    const result = resume ? await resumeTraining(opts, reporter) : await train(opts as TrainOptions, reporter);
     if (result.stoppedEarly) {
       console.error(`stopped at epoch ${result.state.epoch}, step ${result.state.step}; continue with: trustgc train --resume --out ${opts.outDir}`);
     } else if (result.final) {
@@ -166,7 +166,14 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     .option('--out <dir>', 'run folder (checkpoints, metrics.jsonl, model)', 'runs/latest')
     .option('--resume', 'continue the run in --out from its last checkpoint', false)
     .option('--json', 'print the final evaluation as JSON', false)
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
+      if (o.resume) {
+        // a resumed run keeps its stored settings; only an explicit --epochs/--steps/--time-budget applies
+        const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+        const request: ResumeRequest = { outDir: o.out, epochs: given('epochs') ? o.epochs : undefined, maxSteps: o.steps, timeBudgetSeconds: o.timeBudget };
+        await runTraining(request, true, o.json);
+        return;
+      }
       if (!isArchName(o.arch)) throw new InvalidArgumentError(`unknown architecture "${o.arch}": expected one of ${ARCH_NAMES.join(', ')}`);
       if (o.optimizer !== 'sgd' && o.optimizer !== 'adam') throw new InvalidArgumentError(`unknown optimizer "${o.optimizer}": expected sgd or adam`);
       const opts: TrainOptions = {
@@ -195,7 +202,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
         seed: o.seed,
         outDir: o.out,
       };
-      await runTraining(opts, o.resume, o.json);
+      await runTraining(opts, false, o.json);
     });
 
   program

@@ -237,6 +237,19 @@ export function reestimateBatchNorm(model: GenerativeClassifier, ds: ImageDatase
   for (const bn of bns) bn.cumulative = null;
 }
 
+/** What may change when a run is resumed: where it is, and how long it trains. */
+export interface ResumeRequest {
+  outDir: string;
+  epochs?: number;
+  maxSteps?: number;
+  timeBudgetSeconds?: number;
+}
+
+/** Continues the run in `request.outDir` from its last checkpoint, with its stored settings. */
+export function resumeTraining(request: ResumeRequest, events: TrainEvents = {}): Promise<TrainResult> {
+  return train(request as TrainOptions, events, true);
+}
+
 export async function train(options: TrainOptions, events: TrainEvents = {}, resume = false): Promise<TrainResult> {
   const dir = options.outDir;
   const ckptPath = join(dir, CHECKPOINT_FILE);
