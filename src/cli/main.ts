@@ -35,16 +35,42 @@ const list = (v: string) => v.split(',').filter(Boolean).map((s) => {
 /** Console reporting for a training run: progress bar on a terminal, log lines otherwise. */
 type Reporter = TrainEvents & { stopRequested: boolean };
 
+/** A progress bar for a phase of known length (terminal only; silent in logs and CI). */
+function phaseBar(label: string): { update(done: number, total: number): void; stop(): void } {
+  let bar: cliProgress.SingleBar | null = null;
+  return {
+    update(done, total) {
+      if (!process.stderr.isTTY) return;
+      if (!bar) {
+        bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total} | eta {eta_formatted}`, hideCursor: true }, cliProgress.Presets.shades_classic);
+        bar.start(total, 0);
+      }
+      bar.update(done);
+      if (done >= total) this.stop();
+    },
+    stop() {
+      bar?.stop();
+      bar = null;
+    },
+  };
+}
+
 function trainReporter(quiet: boolean): Reporter {
   const tty = process.stderr.isTTY;
   let bar: cliProgress.SingleBar | null = null;
+  let phase = phaseBar('');
   let lastLine = 0;
   const reporter: Reporter = {
     stopRequested: false,
-    onPhase(phase: string) {
+    onPhase(name: string) {
       bar?.stop();
       bar = null;
-      if (!quiet) console.error(`… ${phase}`);
+      phase.stop();
+      phase = phaseBar(name);
+      if (!quiet) console.error(`… ${name}`);
+    },
+    onProgress(done: number, total: number) {
+      if (!quiet) phase.update(done, total);
     },
     onStart({ model, train: ds, state, stepsPerEpoch, resumed }) {
       const c = model.countParams();
@@ -214,8 +240,12 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     .option('--json', 'print JSON', false)
     .action(async (o) => {
       const model = loadModel(o.model);
-      const ds = firstN(await loadDataset(o.dataset, 'test'), o.limit);
-      printEval(evaluate(model, ds), o.json);
+      const decoding = phaseBar('decoding images');
+      const ds = firstN(await loadDataset(o.dataset, 'test', { onProgress: (d, t) => decoding.update(d, t) }), o.limit);
+      const bar = phaseBar('evaluating');
+      const result = evaluate(model, ds, { onProgress: (d, t) => bar.update(d, t) });
+      bar.stop();
+      printEval(result, o.json);
       model.dispose();
     });
 

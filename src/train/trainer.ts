@@ -114,6 +114,8 @@ export interface TrainEvents {
   onEpochEnd?(info: { state: TrainState; eval?: EvalResult }): void;
   onCheckpoint?(path: string, state: TrainState): void;
   onPhase?(phase: string): void;
+  /** progress within the current phase (data decoding, evaluation) */
+  onProgress?(done: number, total: number): void;
   /** return true to stop after the current step (with a checkpoint) */
   shouldStop?(): boolean;
 }
@@ -267,8 +269,9 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
   mkdirSync(dir, { recursive: true });
 
   events.onPhase?.('loading data');
-  const train = firstN(await loadDataset(opts.dataset, 'train'), opts.trainLimit);
-  const test = firstN(await loadDataset(opts.dataset, 'test'), opts.testLimit);
+  const onProgress = events.onProgress?.bind(events);
+  const train = firstN(await loadDataset(opts.dataset, 'train', { onProgress }), opts.trainLimit);
+  const test = firstN(await loadDataset(opts.dataset, 'test', { onProgress }), opts.testLimit);
   const model = new GenerativeClassifier(config ?? defaultConfig(opts.arch, train.classNames, opts.seed));
   const labelSmoothing = opts.labelSmoothing ?? model.config.loss.labelSmoothing;
   const n = datasetSize(train);
@@ -356,7 +359,7 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
     let evalResult: EvalResult | undefined;
     if (opts.evalEveryEpochs > 0 && state.epoch % opts.evalEveryEpochs === 0 && state.epoch < opts.epochs) {
       events.onPhase?.('evaluating');
-      evalResult = evaluate(model, firstN(test, opts.evalLimit));
+      evalResult = evaluate(model, firstN(test, opts.evalLimit), { onProgress });
       log({ type: 'eval', step: state.step, epoch: state.epoch, ...evalResult });
     }
     events.onEpochEnd?.({ state, eval: evalResult });
@@ -378,7 +381,7 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
   }
   saveModel(dir, model);
   events.onPhase?.('evaluating on the test set');
-  const final = evaluate(model, test);
+  const final = evaluate(model, test, { onProgress });
   log({ type: 'final', step: state.step, epoch: state.epoch, ...final });
   writeFileAtomic(join(dir, EVAL_FILE), JSON.stringify(final, null, 2) + '\n');
   optimizer.dispose();
