@@ -38,6 +38,7 @@ describe('command line', () => {
     expect((await run(['train', '--optimizer', 'lbfgs']).then((r) => r.error)) ?? '').toMatch(/unknown optimizer "lbfgs"/);
     const dir = mkdtempSync(join(tmpdir(), 'gc-cli-'));
     expect((await run(['train', '--dataset', 'imagenet', '--out', dir]).then((r) => r.error)) ?? '').toMatch(/unknown dataset "imagenet"/);
+    expect((await run(['train', '--dataset', 'fashion-mnist', '--arch', 'tiny-rgb32', '--out', join(dir, 'rgb')]).then((r) => r.error)) ?? '').toMatch(/has 28×28×1 images, model tiny-rgb32 expects 32×32×3/);
     expect((await run(['eval', '--model', join(dir, 'none')]).then((r) => r.error)) ?? '').toMatch(/config\.json is missing/);
     expect((await run(['train', '--resume', '--out', join(dir, 'none')]).then((r) => r.error)) ?? '').toMatch(/cannot resume: no checkpoint/);
   });

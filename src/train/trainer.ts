@@ -22,7 +22,7 @@ import { Optimizer, learningRate } from './optimizer.js';
 import type { OptimizerKind, ParamGroup } from './optimizer.js';
 import { assignParams, paramArrays, readConfig, saveModel, writeConfig } from '../io/checkpoint.js';
 import { loadSafetensors, saveSafetensors, writeFileAtomic } from '../io/safetensors.js';
-import { evaluate } from '../eval/evaluate.js';
+import { checkCompatible, evaluate } from '../eval/evaluate.js';
 import type { EvalResult } from '../eval/evaluate.js';
 
 export interface TrainOptions {
@@ -273,6 +273,7 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
   const train = firstN(await loadDataset(opts.dataset, 'train', { onProgress }), opts.trainLimit);
   const test = firstN(await loadDataset(opts.dataset, 'test', { onProgress }), opts.testLimit);
   const model = new GenerativeClassifier(config ?? defaultConfig(opts.arch, train.classNames, opts.seed));
+  checkCompatible(model, train); // e.g. an MNIST architecture asked to train on CIFAR-10
   const labelSmoothing = opts.labelSmoothing ?? model.config.loss.labelSmoothing;
   const n = datasetSize(train);
   const stepsPerEpoch = Math.floor(n / opts.batchSize);
