@@ -65,3 +65,12 @@ describe('command line', () => {
     expect(Number.isFinite(result.bitsPerDim)).toBe(true);
   });
 });
+
+describe('public API', () => {
+  it('the package entry exports the main building blocks', async () => {
+    const api = await import('../src/index.js');
+    for (const name of ['initEngine', 'GenerativeClassifier', 'AffineCouplingBlock', 'train', 'evaluate', 'loadModel', 'loadDataset']) {
+      expect(api, name).toHaveProperty(name);
+    }
+  });
+});
