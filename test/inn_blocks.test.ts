@@ -153,3 +153,35 @@ describe('invertible blocks', () => {
     expect(() => s.forward(tf.zeros([2, 7]))).toThrow(/expects 8 values/);
   });
 });
+
+describe('coupling block parametrisation (official initial values)', () => {
+  const zeroSubnetOutput = (m: InvertibleModule) => {
+    // zero the last layer of the subnet: log-scale and shift vanish, only ActNorm acts
+    const last = m.namedParams().filter((p) => p.name.startsWith('s.') && p.trainable).slice(-2);
+    for (const p of last) p.variable.assign(tf.zerosLike(p.variable));
+  };
+
+  it('ImageNet block: ActNorm scale 0.2·ln(1 + e^{γ₀/2}) = 0.70595 for act_norm 0.7, applied before the permutation', () => {
+    const m = new AffineCouplingBlock({ channels: 4, variant: 'imagenet', subnet: { kind: 'conv1x1', width: 8 } }, new MersenneTwister(1));
+    zeroSubnetOutput(m);
+    const x = tf.randomNormal([2, 3, 3, 4]);
+    const { y, logdet } = m.forward(x);
+    expect(logdet.dataSync()[0]).toBeCloseTo(9 * 4 * Math.log(0.2 * Math.log(1 + Math.exp(3.5))), 4);
+    // y is a channel permutation of 0.70595·x
+    const sortedY = Array.from(y.dataSync()).map(Math.abs).sort();
+    const sortedX = Array.from(x.mul(0.705949).dataSync()).map(Math.abs).sort();
+    for (let i = 0; i < sortedX.length; i++) expect(sortedY[i]).toBeCloseTo(sortedX[i], 4);
+  });
+
+  it('IB-INN block: exp-ActNorm with initial scale act_norm (0.8), after a rotation', () => {
+    const m = new AffineCouplingBlock({ channels: 4, variant: 'ibinn', subnet: { kind: 'basic', width: 8 } }, new MersenneTwister(1));
+    zeroSubnetOutput(m);
+    const x = tf.randomNormal([2, 3, 3, 4]);
+    const { y, logdet } = m.forward(x);
+    expect(logdet.dataSync()[0]).toBeCloseTo(9 * 4 * Math.log(0.8), 4);
+    // a rotation preserves the norm of every pixel's channel vector
+    const nx = tf.norm(x.reshape([-1, 4]), 'euclidean', 1).mul(0.8).dataSync();
+    const ny = tf.norm(y.reshape([-1, 4]), 'euclidean', 1).dataSync();
+    for (let i = 0; i < nx.length; i++) expect(ny[i]).toBeCloseTo(nx[i], 4);
+  });
+});
