@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useBackend } from './helpers.js';
+import { tf, useBackend } from './helpers.js';
 import { DEFAULT_TRAIN_OPTIONS, TrainingDivergedError, train, CHECKPOINT_FILE, METRICS_FILE } from '../src/train/trainer.js';
 import type { TrainOptions } from '../src/train/trainer.js';
 import { loadModel, MODEL_FILE } from '../src/io/checkpoint.js';
@@ -38,7 +38,10 @@ function weights(dir: string, file = MODEL_FILE): Map<string, Float32Array> {
 describe('training', () => {
   it('an interrupted run resumed from its checkpoint ends with exactly the same weights', async () => {
     const straight = mkdtempSync(join(tmpdir(), 'gc-straight-'));
-    const r1 = await train(base(straight));
+    const live: number[] = [];
+    const r1 = await train(base(straight), { onStep: () => void live.push(tf.memory().numTensors) });
+    // no tensor leaks from one step to the next (the epoch-end evaluation included)
+    expect(new Set(live.slice(1)).size, `live tensors per step: ${live}`).toBe(1);
     expect(r1.stoppedEarly).toBe(false);
     expect(r1.state.step).toBe(6);
     r1.model.dispose();
