@@ -52,6 +52,17 @@ const CIFAR_INPUT: InputSpec = {
   std: [0.247, 0.243, 0.261],
 };
 
+/**
+ * Largest chunk of images whose activations fit the wasm backend's 4 GB heap during training
+ * (ibinn-mnist at 128 images per pass does not). Batches larger than this accumulate gradients.
+ */
+export const TRAINING_CHUNK: Record<ArchName, number> = {
+  'ibinn-mnist': 32,
+  'ibinn-cifar10': 16,
+  'tiny-mnist': 256,
+  'tiny-rgb32': 128,
+};
+
 export function isArchName(name: string): name is ArchName {
   return (ARCH_NAMES as readonly string[]).includes(name);
 }

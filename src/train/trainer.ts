@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { GenerativeClassifier } from '../gc/model.js';
-import { defaultConfig } from '../gc/presets.js';
+import { TRAINING_CHUNK, defaultConfig } from '../gc/presets.js';
 import type { ArchName, ModelConfig } from '../gc/presets.js';
 import { RunContext } from '../inn/module.js';
 import type { NamedParam } from '../inn/module.js';
@@ -36,7 +36,7 @@ export interface TrainOptions {
   timeBudgetSeconds?: number;
   batchSize: number;
   /** split each batch into chunks of this size and accumulate gradients (bounds memory; BN then
-   *  normalises per chunk, as data-parallel training does per device) */
+   *  normalises per chunk, as data-parallel training does per device); default per architecture */
   microBatch?: number;
   optimizer: OptimizerKind;
   lr: number;
@@ -323,7 +323,7 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
       const batch = makeBatch(train, order.subarray(b * opts.batchSize, (b + 1) * opts.batchSize), opts.augment, stepRng(opts.seed, state.step));
       const scale = state.step < opts.burnInSteps ? opts.burnInFactor : 1;
       const ctx = new RunContext(true, true, stepRng(opts.seed + 2, state.step).nextUint32());
-      const { loss, lx, ly, accuracy, named } = accumulateGradients(model, train, batch, opts.microBatch ?? batch.size, scale, vars, byVarName, (x, labels) =>
+      const { loss, lx, ly, accuracy, named } = accumulateGradients(model, train, batch, opts.microBatch ?? TRAINING_CHUNK[model.config.arch], scale, vars, byVarName, (x, labels) =>
         model.lossTerms(x, labels, { beta: opts.beta, labelSmoothing }, ctx),
       );
       const gradNorm = Optimizer.globalNorm(named);
