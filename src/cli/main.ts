@@ -4,6 +4,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { initEngine, parseBackendName } from '../engine/backend.js';
 import { ARCH_NAMES, defaultConfig, isArchName } from '../gc/presets.js';
 import { GenerativeClassifier } from '../gc/model.js';
@@ -272,7 +273,6 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     .option('--steps <n>', 'training steps', int('steps'), 300)
     .option('--out <dir>', 'run folder', join('runs', 'demo'))
     .action(async (o) => {
-      const { rmSync } = await import('node:fs');
       rmSync(o.out, { recursive: true, force: true });
       const opts: TrainOptions = {
         ...DEFAULT_TRAIN_OPTIONS,

@@ -52,37 +52,6 @@ const CIFAR_INPUT: InputSpec = {
   std: [0.247, 0.243, 0.261],
 };
 
-/**
- * Largest chunk of images whose activations fit the wasm backend's 4 GB heap during training
- * (ibinn-mnist at 128 images per pass does not). Batches larger than this accumulate gradients.
- */
-export const TRAINING_CHUNK: Record<ArchName, number> = {
-  'ibinn-mnist': 32,
-  'ibinn-cifar10': 16,
-  'tiny-mnist': 256,
-  'tiny-rgb32': 128,
-};
-
-export function isArchName(name: string): name is ArchName {
-  return (ARCH_NAMES as readonly string[]).includes(name);
-}
-
-/** Default configuration of an architecture for a class list. */
-export function defaultConfig(arch: ArchName, classNames: string[], seed = 0): ModelConfig {
-  const gray = arch === 'ibinn-mnist' || arch === 'tiny-mnist';
-  return {
-    format: 'trustgc-model',
-    version: 1,
-    arch,
-    classNames,
-    input: gray ? MNIST_INPUT : CIFAR_INPUT,
-    head: { muInit: 5.0, learnClassWeights: true },
-    loss: { formulation: 'ibinn', labelSmoothing: gray ? 0.01 : 0.02 },
-    dctLogdet: 'exact',
-    seed,
-  };
-}
-
 interface StageSpec {
   blocks: number;
   width: number;
@@ -91,33 +60,108 @@ interface StageSpec {
   firstReluFirst: boolean;
 }
 
-/** IB-INN layout: [Haar] → stages of AIO blocks separated by downsampling couplings → DCT → permutation → GLOW. */
-function ibinnNetwork(opts: {
+/** Everything that distinguishes one preset from another. */
+interface IbinnLayout {
   input: InputSpec;
+  /** Haar transform first (MNIST: it replaces stage 0 of the CIFAR layout, mnist_full_model.ini) */
   haar: boolean;
   stages: StageSpec[];
   fcWidth: number;
   fcDropout: number;
   actNormInit: number;
-  dctLogdet: 'exact' | 'official';
-  rng: MersenneTwister;
-}): InvertibleSequence {
-  const { rng } = opts;
+  labelSmoothing: number;
+  /**
+   * Largest chunk of images whose activations fit the wasm backend's 4 GB heap during training
+   * (ibinn-mnist at 128 images per pass does not). Larger batches accumulate gradients.
+   */
+  trainingChunk: number;
+}
+
+const stageOf = (blocks: number, width: number, dropout: number, firstReluFirst = true): StageSpec => ({ blocks, width, dropout, firstReluFirst });
+
+const LAYOUTS: Record<ArchName, IbinnLayout> = {
+  'ibinn-mnist': {
+    input: MNIST_INPUT,
+    haar: true,
+    stages: [stageOf(24, 32, 0), stageOf(24, 64, 0.25)],
+    fcWidth: 1024,
+    fcDropout: 0.5,
+    actNormInit: 0.8,
+    labelSmoothing: 0.01,
+    trainingChunk: 32,
+  },
+  'ibinn-cifar10': {
+    input: CIFAR_INPUT,
+    haar: false,
+    stages: [stageOf(8, 16, 0, false), stageOf(24, 32, 0), stageOf(24, 64, 0.25)],
+    fcWidth: 1024,
+    fcDropout: 0.5,
+    actNormInit: 0.75,
+    labelSmoothing: 0.02,
+    trainingChunk: 16,
+  },
+  'tiny-mnist': {
+    input: MNIST_INPUT,
+    haar: true,
+    stages: [stageOf(4, 16, 0), stageOf(4, 32, 0)],
+    fcWidth: 256,
+    fcDropout: 0.2,
+    actNormInit: 0.8,
+    labelSmoothing: 0.01,
+    trainingChunk: 256,
+  },
+  'tiny-rgb32': {
+    input: CIFAR_INPUT,
+    haar: false,
+    stages: [stageOf(2, 16, 0, false), stageOf(3, 32, 0), stageOf(3, 48, 0)],
+    fcWidth: 256,
+    fcDropout: 0.2,
+    actNormInit: 0.75,
+    labelSmoothing: 0.02,
+    trainingChunk: 128,
+  },
+};
+
+/** Default gradient-accumulation chunk of each architecture (see IbinnLayout.trainingChunk). */
+export const TRAINING_CHUNK = Object.fromEntries(ARCH_NAMES.map((a) => [a, LAYOUTS[a].trainingChunk])) as Record<ArchName, number>;
+
+export function isArchName(name: string): name is ArchName {
+  return (ARCH_NAMES as readonly string[]).includes(name);
+}
+
+/** Default configuration of an architecture for a class list. */
+export function defaultConfig(arch: ArchName, classNames: string[], seed = 0): ModelConfig {
+  const layout = LAYOUTS[arch];
+  return {
+    format: 'trustgc-model',
+    version: 1,
+    arch,
+    classNames,
+    input: layout.input,
+    head: { muInit: 5.0, learnClassWeights: true },
+    loss: { formulation: 'ibinn', labelSmoothing: layout.labelSmoothing },
+    dctLogdet: 'exact',
+    seed,
+  };
+}
+
+/** IB-INN layout: [Haar] → stages of AIO blocks separated by downsampling couplings → DCT → permutation → GLOW. */
+function ibinnNetwork(layout: IbinnLayout, dctLogdet: 'exact' | 'official', rng: MersenneTwister): InvertibleSequence {
   const seq = new InvertibleSequence();
-  let shape = [opts.input.height, opts.input.width, opts.input.channels];
-  if (opts.haar) {
+  let shape = [layout.input.height, layout.input.width, layout.input.channels];
+  if (layout.haar) {
     seq.add('HAAR', new HaarDownsampling({ rebalance: 1 }));
-    shape = seq.outputShape([opts.input.height, opts.input.width, opts.input.channels]);
+    shape = seq.outputShape([layout.input.height, layout.input.width, layout.input.channels]);
   }
   // official node names: the MNIST model numbers its stages from 1 (Haar replaces stage 0)
-  const offset = opts.haar ? 1 : 0;
-  opts.stages.forEach((stage, i) => {
+  const offset = layout.haar ? 1 : 0;
+  layout.stages.forEach((stage, i) => {
     for (let b = 0; b < stage.blocks; b++) {
       const reluFirst = b > 0 || stage.firstReluFirst;
       const subnet = { kind: 'basic' as const, width: stage.width, dropout: stage.dropout, reluFirst };
-      seq.add(`CONV_${i + offset}_${b}`, new AffineCouplingBlock({ channels: shape[2], variant: 'ibinn', subnet, actNormInit: opts.actNormInit }, rng));
+      seq.add(`CONV_${i + offset}_${b}`, new AffineCouplingBlock({ channels: shape[2], variant: 'ibinn', subnet, actNormInit: layout.actNormInit }, rng));
     }
-    if (i < opts.stages.length - 1) {
+    if (i < layout.stages.length - 1) {
       const w = 2 * stage.width;
       seq.add(
         `DOWN_${i + offset}`,
@@ -130,76 +174,19 @@ function ibinnNetwork(opts: {
     }
   });
   if (shape[0] !== shape[1]) throw new Error(`DCT pooling needs square maps, got ${shape[0]}×${shape[1]}`);
-  seq.add('DCT', new DctPooling({ size: shape[0], variant: 'official', rebalance: 0.5, logdet: opts.dctLogdet }));
+  seq.add('DCT', new DctPooling({ size: shape[0], variant: 'official', rebalance: 0.5, logdet: dctLogdet }));
   const dims = shape[0] * shape[1] * shape[2];
   seq.add('PERM_FC_0', new RandomPermutation(dims, 0));
-  seq.add('FC_0', new GlowFcCoupling({ dims, subnet: { kind: 'fc', width: opts.fcWidth, dropout: opts.fcDropout }, clamp: 2.0, init: 'ibinn' }, rng));
+  seq.add('FC_0', new GlowFcCoupling({ dims, subnet: { kind: 'fc', width: layout.fcWidth, dropout: layout.fcDropout }, clamp: 2.0, init: 'ibinn' }, rng));
   return seq;
 }
 
 export function buildArchitecture(config: ModelConfig, rng: MersenneTwister): InvertibleSequence {
-  const common = { input: config.input, dctLogdet: config.dctLogdet, rng };
-  const expectInput = (h: number, c: number) => {
-    const i = config.input;
-    if (i.height !== h || i.width !== h || i.channels !== c) {
-      throw new Error(`architecture ${config.arch} needs ${h}×${h}×${c} inputs, config says ${i.height}×${i.width}×${i.channels}`);
-    }
-  };
-  switch (config.arch) {
-    case 'ibinn-mnist':
-      expectInput(28, 1);
-      // Stage 0 of the CIFAR layout is replaced by the Haar transform (mnist_full_model.ini).
-      return ibinnNetwork({
-        ...common,
-        haar: true,
-        stages: [
-          { blocks: 24, width: 32, dropout: 0, firstReluFirst: true },
-          { blocks: 24, width: 64, dropout: 0.25, firstReluFirst: true },
-        ],
-        fcWidth: 1024,
-        fcDropout: 0.5,
-        actNormInit: 0.8,
-      });
-    case 'ibinn-cifar10':
-      expectInput(32, 3);
-      return ibinnNetwork({
-        ...common,
-        haar: false,
-        stages: [
-          { blocks: 8, width: 16, dropout: 0, firstReluFirst: false },
-          { blocks: 24, width: 32, dropout: 0, firstReluFirst: true },
-          { blocks: 24, width: 64, dropout: 0.25, firstReluFirst: true },
-        ],
-        fcWidth: 1024,
-        fcDropout: 0.5,
-        actNormInit: 0.75,
-      });
-    case 'tiny-mnist':
-      expectInput(28, 1);
-      return ibinnNetwork({
-        ...common,
-        haar: true,
-        stages: [
-          { blocks: 4, width: 16, dropout: 0, firstReluFirst: true },
-          { blocks: 4, width: 32, dropout: 0, firstReluFirst: true },
-        ],
-        fcWidth: 256,
-        fcDropout: 0.2,
-        actNormInit: 0.8,
-      });
-    case 'tiny-rgb32':
-      expectInput(32, 3);
-      return ibinnNetwork({
-        ...common,
-        haar: false,
-        stages: [
-          { blocks: 2, width: 16, dropout: 0, firstReluFirst: false },
-          { blocks: 3, width: 32, dropout: 0, firstReluFirst: true },
-          { blocks: 3, width: 48, dropout: 0, firstReluFirst: true },
-        ],
-        fcWidth: 256,
-        fcDropout: 0.2,
-        actNormInit: 0.75,
-      });
+  const layout = LAYOUTS[config.arch];
+  const [want, got] = [layout.input, config.input];
+  if (want.height !== got.height || want.width !== got.width || want.channels !== got.channels) {
+    throw new Error(`architecture ${config.arch} needs ${want.height}×${want.width}×${want.channels} inputs, config says ${got.height}×${got.width}×${got.channels}`);
   }
+  // the config's normalisation (mean/std) is used as stored; only the geometry is fixed
+  return ibinnNetwork({ ...layout, input: got }, config.dctLogdet, rng);
 }
