@@ -159,8 +159,9 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
   program
     .description('Generative classifiers that know what they do not know: train, evaluate and inspect invertible-network classifiers.')
     .option('--backend <name>', 'tensor backend: wasm (default) or cpu', (v) => parseBackendName(v))
+    .option('--threads <n>', 'wasm threads (default: TRUSTGC_THREADS, else all cores)', int('threads'))
     .hook('preAction', async (cmd) => {
-      await initEngine({ backend: cmd.opts().backend });
+      await initEngine({ backend: cmd.opts().backend, threads: cmd.opts().threads });
     });
 
   program

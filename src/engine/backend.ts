@@ -6,15 +6,23 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmKernels } from './wasm_kernels.js';
+import { defaultThreadCount, useThreadedWasm, wasmThreadsStatus } from './wasm_threads.js';
+import { loadNativeAddon, nativeStatus, registerNativeKernels } from './native_kernels.js';
 
 export type BackendName = 'wasm' | 'cpu';
 
 export interface EngineOptions {
   /** Backend to use; default from TRUSTGC_BACKEND, else 'wasm'. */
   backend?: BackendName;
-  /** Print a line when falling back to cpu. */
+  /** Threads for the wasm backend; default from TRUSTGC_THREADS, else every core. */
+  threads?: number;
+  /** Use the native oneDNN kernels when built (default true; TRUSTGC_NATIVE=0 disables). */
+  native?: boolean;
+  /** Print a line when falling back (to cpu, or to one wasm thread). */
   quiet?: boolean;
 }
+
+let threadsConfigured: number | undefined;
 
 let gradientsLoaded = false;
 
@@ -38,6 +46,15 @@ export function parseBackendName(value: string | undefined): BackendName | undef
 export async function initEngine(options: EngineOptions = {}): Promise<BackendName> {
   await loadGradients();
   registerWasmKernels();
+  if (threadsConfigured === undefined) {
+    // The thread count is fixed when the wasm backend first starts; later calls keep it.
+    threadsConfigured = options.threads ?? defaultThreadCount();
+    useThreadedWasm(threadsConfigured, (reason) => {
+      if (!options.quiet) console.warn(`trustgc: multi-threaded wasm unavailable (${reason}); using one thread`);
+    });
+    const lib = options.native === false ? undefined : loadNativeAddon(threadsConfigured);
+    if (lib) registerNativeKernels(lib);
+  }
   // Production mode: no debug checks, and no console banner suggesting tfjs-node.
   tf.env().set('PROD', true);
   const wanted = options.backend ?? parseBackendName(process.env.TRUSTGC_BACKEND) ?? 'wasm';
@@ -55,6 +72,25 @@ export async function initEngine(options: EngineOptions = {}): Promise<BackendNa
   }
   await tf.ready();
   return tf.getBackend() as BackendName;
+}
+
+export interface EngineInfo {
+  backend: string;
+  /** Threads the wasm backend computes on (1 on cpu). */
+  threads: number;
+  /** Native library behind the wasm backend's conv/matmul kernels, if any (e.g. "oneDNN 2.6.3"). */
+  native: string | null;
+}
+
+/** What the engine is running on, for logs and benchmark records. */
+export function engineInfo(): EngineInfo {
+  const backend = tf.getBackend();
+  const onWasm = backend === 'wasm';
+  return {
+    backend,
+    threads: onWasm ? wasmThreadsStatus().threads : 1,
+    native: onWasm ? (nativeStatus().library ?? null) : null,
+  };
 }
 
 export { tf };

@@ -11,13 +11,14 @@ import { GenerativeClassifier } from '../gc/model.js';
 import { TRAINING_CHUNK, defaultConfig } from '../gc/presets.js';
 import type { ArchName, ModelConfig } from '../gc/presets.js';
 import { RunContext } from '../inn/module.js';
+import { TrainingStep } from './step.js';
 import type { NamedParam } from '../inn/module.js';
 import { BatchNorm } from '../inn/layers.js';
 import { loadDataset } from '../data/registry.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { datasetSize, firstN } from '../data/dataset.js';
 import { epochOrder, makeBatch, stepRng } from '../data/batches.js';
-import type { AugmentOptions, Batch } from '../data/batches.js';
+import type { AugmentOptions } from '../data/batches.js';
 import { Optimizer, learningRate } from './optimizer.js';
 import type { OptimizerKind, ParamGroup } from './optimizer.js';
 import { assignParams, paramArrays, readConfig, saveModel, writeConfig } from '../io/checkpoint.js';
@@ -145,68 +146,6 @@ function groupsFor(model: GenerativeClassifier, opts: TrainOptions): ParamGroup[
   ].filter((g) => g.params.length > 0);
 }
 
-/**
- * Loss value, metrics and summed gradients of one batch, computed in chunks of `chunk` images
- * (each chunk's loss weighted by its share of the batch, so the result equals the full-batch
- * gradient up to BatchNorm statistics).
- */
-function accumulateGradients(
-  model: GenerativeClassifier,
-  ds: ImageDataset,
-  batch: Batch,
-  chunk: number,
-  scale: number,
-  vars: tf.Variable[],
-  byVarName: Map<string, string>,
-  lossTerms: (x: tf.Tensor, labels: tf.Tensor1D) => { loss: tf.Scalar; lx: tf.Scalar; ly: tf.Scalar; accuracy: tf.Scalar },
-): { loss: number; lx: number; ly: number; accuracy: number; named: Map<string, tf.Tensor> } {
-  const named = new Map<string, tf.Tensor>();
-  const n = ds.height * ds.width * ds.channels;
-  let loss = 0;
-  let lx = 0;
-  let ly = 0;
-  let accuracy = 0;
-  for (let start = 0; start < batch.size; start += chunk) {
-    const size = Math.min(chunk, batch.size - start);
-    const weight = size / batch.size;
-    const x = tf.tensor4d(batch.x.subarray(start * n, (start + size) * n), [size, ds.height, ds.width, ds.channels]);
-    const labels = tf.tensor1d(batch.labels.subarray(start, start + size), 'int32');
-    let kept: tf.Tensor[] = [];
-    let grads: tf.NamedTensorMap;
-    let value: tf.Scalar;
-    try {
-      ({ value, grads } = tf.variableGrads(() => {
-        const t = lossTerms(x, labels);
-        kept = [tf.keep(t.lx), tf.keep(t.ly), tf.keep(t.accuracy)];
-        return tf.mul(t.loss, scale * weight) as tf.Scalar;
-      }, vars));
-    } catch (e) {
-      tf.dispose([x, labels]);
-      if (/memory access out of bounds|out of memory|Cannot enlarge memory/i.test((e as Error).message)) {
-        throw new Error(`the tensor backend ran out of memory on a chunk of ${size} images (wasm memory is limited to 4 GB): use a smaller --micro-batch or --batch-size`);
-      }
-      throw e;
-    }
-    loss += value.dataSync()[0] / scale;
-    const [a, b, c] = kept.map((t) => t.dataSync()[0]);
-    lx += a * weight;
-    ly += b * weight;
-    accuracy += c * weight;
-    for (const [k, g] of Object.entries(grads)) {
-      const name = byVarName.get(k) ?? k;
-      const prev = named.get(name);
-      if (prev) {
-        named.set(name, tf.add(prev, g));
-        tf.dispose([prev, g]);
-      } else {
-        named.set(name, g);
-      }
-    }
-    tf.dispose([x, labels, value, ...kept]);
-  }
-  return { loss, lx, ly, accuracy, named };
-}
-
 function saveCheckpoint(dir: string, model: GenerativeClassifier, optimizer: Optimizer, state: TrainState): string {
   const path = join(dir, CHECKPOINT_FILE);
   saveSafetensors(path, [...paramArrays(model.namedParams(), 'model/'), ...optimizer.stateArrays()], { state: JSON.stringify(state) });
@@ -293,10 +232,7 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
   const log = (record: object) => appendFileSync(join(dir, METRICS_FILE), JSON.stringify(record) + '\n');
   events.onStart?.({ model, train, state, stepsPerEpoch, resumed: resume });
 
-  const byVarName = new Map<string, string>();
-  const trainable = model.namedParams().filter((p) => p.trainable);
-  for (const p of trainable) byVarName.set(p.variable.name, p.name);
-  const vars = trainable.map((p) => p.variable);
+  const step = new TrainingStep(model, optimizer);
   const sessionStart = Date.now();
   const secondsBefore = state.trainSeconds;
   let stoppedEarly = false;
@@ -321,21 +257,16 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
       const lr = learningRate(opts.lr, state.epoch + state.batchInEpoch / stepsPerEpoch, opts.lrDecayEpochs, opts.lrDecayFactor);
       const b = state.batchInEpoch;
       const batch = makeBatch(train, order.subarray(b * opts.batchSize, (b + 1) * opts.batchSize), opts.augment, stepRng(opts.seed, state.step));
-      const scale = state.step < opts.burnInSteps ? opts.burnInFactor : 1;
-      const ctx = new RunContext(true, true, stepRng(opts.seed + 2, state.step).nextUint32());
-      const { loss, lx, ly, accuracy, named } = accumulateGradients(model, train, batch, opts.microBatch ?? TRAINING_CHUNK[model.config.arch], scale, vars, byVarName, (x, labels) =>
-        model.lossTerms(x, labels, { beta: opts.beta, labelSmoothing }, ctx),
-      );
-      const gradNorm = Optimizer.globalNorm(named);
-      const finite = Number.isFinite(loss) && Number.isFinite(gradNorm);
-      if (finite) {
-        const clip = opts.clipNorm > 0 && gradNorm > opts.clipNorm ? opts.clipNorm / gradNorm : 1;
-        optimizer.apply(named, lr, clip);
-        ctx.commit();
-      } else {
-        ctx.discard();
-      }
-      tf.dispose([...named.values()]);
+      const { metrics: m, finite } = step.run(batch, {
+        lr,
+        scale: state.step < opts.burnInSteps ? opts.burnInFactor : 1,
+        chunk: opts.microBatch ?? TRAINING_CHUNK[model.config.arch],
+        beta: opts.beta,
+        labelSmoothing,
+        clipNorm: opts.clipNorm,
+        seed: stepRng(opts.seed + 2, state.step).nextUint32(),
+      });
+      const { loss, lx, ly, accuracy, gradNorm } = m;
       if (!finite) {
         log({ type: 'diverged', step: state.step, epoch: state.epoch, loss, gradNorm });
         throw new TrainingDivergedError(

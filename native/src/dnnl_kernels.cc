@@ -1,0 +1,359 @@
+// trustgc native kernels: oneDNN (2.x) convolution forward / backward-data / backward-weights and
+// matrix multiplication on float32 buffers in tfjs's layouts (NHWC activations, HWIO filters,
+// row-major matrices). The buffers are typed-array views of the wasm heap, so nothing is copied.
+//
+// Primitives are created once per shape and cached: oneDNN JIT-compiles them, which costs far more
+// than running one. The primitive picks its own (blocked, 8-channel) layout and we reorder into and
+// out of it around the call: measured faster on AVX2 than forcing NHWC on the primitive.
+#include <node_api.h>
+#include <omp.h>
+
+#include <dnnl.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+namespace {
+
+dnnl::engine& cpuEngine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::stream& cpuStream() {
+  static dnnl::stream stream(cpuEngine());
+  return stream;
+}
+
+// ---------------------------------------------------------------- N-API helpers
+
+struct ArgError {
+  std::string message;
+};
+
+float* floatData(napi_env env, napi_value value, size_t expected, const char* name) {
+  bool isTyped = false;
+  napi_is_typedarray(env, value, &isTyped);
+  if (!isTyped) throw ArgError{std::string(name) + " must be a Float32Array"};
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr);
+  if (type != napi_float32_array) throw ArgError{std::string(name) + " must be a Float32Array"};
+  if (length != expected) {
+    throw ArgError{std::string(name) + " has " + std::to_string(length) + " elements, expected " +
+                   std::to_string(expected)};
+  }
+  return static_cast<float*>(data);
+}
+
+std::vector<int64_t> intArray(napi_env env, napi_value value, size_t expected, const char* name) {
+  bool isArray = false;
+  napi_is_array(env, value, &isArray);
+  if (!isArray) throw ArgError{std::string(name) + " must be an array of integers"};
+  uint32_t length = 0;
+  napi_get_array_length(env, value, &length);
+  if (length != expected) throw ArgError{std::string(name) + " must have " + std::to_string(expected) + " entries"};
+  std::vector<int64_t> out(length);
+  for (uint32_t i = 0; i < length; i++) {
+    napi_value item;
+    napi_get_element(env, value, i, &item);
+    double v = 0;
+    if (napi_get_value_double(env, item, &v) != napi_ok) throw ArgError{std::string(name) + " must hold numbers"};
+    out[i] = static_cast<int64_t>(v);
+  }
+  return out;
+}
+
+std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t count) {
+  std::vector<napi_value> argv(count);
+  size_t argc = count;
+  napi_get_cb_info(env, info, &argc, argv.data(), nullptr, nullptr);
+  if (argc != count) throw ArgError{"expected " + std::to_string(count) + " arguments"};
+  return argv;
+}
+
+template <typename F>
+napi_value guarded(napi_env env, F&& body) {
+  try {
+    body();
+  } catch (const ArgError& e) {
+    napi_throw_type_error(env, nullptr, ("trustgc native: " + e.message).c_str());
+  } catch (const dnnl::error& e) {
+    napi_throw_error(env, nullptr, (std::string("trustgc native: oneDNN error: ") + e.what()).c_str());
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, (std::string("trustgc native: ") + e.what()).c_str());
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------- convolution
+
+// Geometry in tfjs terms: x [n,h,w,c], filter [kh,kw,c,o], y [n,oh,ow,o].
+struct ConvGeometry {
+  int64_t n, h, w, c, kh, kw, o, oh, ow, sh, sw, dh, dw, padTop, padLeft, padBottom, padRight;
+
+  static ConvGeometry from(const std::vector<int64_t>& g) {
+    return {g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15], g[16]};
+  }
+  memory::dims src() const { return {n, c, h, w}; }
+  memory::dims weights() const { return {o, c, kh, kw}; }
+  memory::dims dst() const { return {n, o, oh, ow}; }
+  memory::dims strides() const { return {sh, sw}; }
+  memory::dims dilations() const { return {dh - 1, dw - 1}; }  // oneDNN counts the gaps
+  memory::dims padL() const { return {padTop, padLeft}; }
+  memory::dims padR() const { return {padBottom, padRight}; }
+  std::string key() const {
+    std::string k;
+    for (int64_t v : {n, h, w, c, kh, kw, o, oh, ow, sh, sw, dh, dw, padTop, padLeft, padBottom, padRight}) {
+      k += std::to_string(v) + ",";
+    }
+    return k;
+  }
+  size_t srcSize() const { return n * h * w * c; }
+  size_t weightsSize() const { return kh * kw * c * o; }
+  size_t dstSize() const { return n * oh * ow * o; }
+};
+
+// A buffer in the primitive's preferred layout, with reorders from/to the user's layout.
+struct Staged {
+  memory::desc userDesc;
+  memory::desc primDesc;
+  bool needsReorder = false;
+  memory staging;
+  dnnl::reorder toPrim, fromPrim;
+
+  Staged() = default;
+  Staged(const memory::desc& user, const memory::desc& prim, bool input, bool output)
+      : userDesc(user), primDesc(prim), needsReorder(user != prim) {
+    if (!needsReorder) return;
+    staging = memory(primDesc, cpuEngine());
+    if (input) toPrim = dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), userDesc, cpuEngine(), primDesc));
+    if (output) fromPrim = dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), primDesc, cpuEngine(), userDesc));
+  }
+
+  // Memory the primitive reads or writes; copies the user's data in first for inputs.
+  memory in(float* data) {
+    memory user(userDesc, cpuEngine(), data);
+    if (!needsReorder) return user;
+    toPrim.execute(cpuStream(), user, staging);
+    return staging;
+  }
+  memory out(float* data) {
+    return needsReorder ? staging : memory(userDesc, cpuEngine(), data);
+  }
+  void finish(float* data) {
+    if (!needsReorder) return;
+    memory user(userDesc, cpuEngine(), data);
+    fromPrim.execute(cpuStream(), staging, user);
+  }
+};
+
+memory::desc userSrc(const ConvGeometry& g) { return memory::desc(g.src(), dt::f32, tag::nhwc); }
+memory::desc userWeights(const ConvGeometry& g) { return memory::desc(g.weights(), dt::f32, tag::hwio); }
+memory::desc userDst(const ConvGeometry& g) { return memory::desc(g.dst(), dt::f32, tag::nhwc); }
+memory::desc anyDesc(const memory::dims& dims) { return memory::desc(dims, dt::f32, tag::any); }
+
+dnnl::convolution_forward::primitive_desc forwardPd(const ConvGeometry& g) {
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                    anyDesc(g.src()), anyDesc(g.weights()), anyDesc(g.dst()), g.strides(),
+                                    g.dilations(), g.padL(), g.padR());
+  return dnnl::convolution_forward::primitive_desc(d, cpuEngine());
+}
+
+struct ConvForward {
+  dnnl::convolution_forward prim;
+  Staged src, weights, dst;
+  explicit ConvForward(const ConvGeometry& g) {
+    auto pd = forwardPd(g);
+    prim = dnnl::convolution_forward(pd);
+    src = Staged(userSrc(g), pd.src_desc(), true, false);
+    weights = Staged(userWeights(g), pd.weights_desc(), true, false);
+    dst = Staged(userDst(g), pd.dst_desc(), false, true);
+  }
+  void run(float* x, float* w, float* y) {
+    memory dstMem = dst.out(y);
+    prim.execute(cpuStream(), {{DNNL_ARG_SRC, src.in(x)}, {DNNL_ARG_WEIGHTS, weights.in(w)}, {DNNL_ARG_DST, dstMem}});
+    dst.finish(y);
+    cpuStream().wait();
+  }
+};
+
+struct ConvBackwardData {
+  dnnl::convolution_backward_data prim;
+  Staged diffDst, weights, diffSrc;
+  explicit ConvBackwardData(const ConvGeometry& g) {
+    auto hint = forwardPd(g);
+    dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, anyDesc(g.src()),
+                                            anyDesc(g.weights()), anyDesc(g.dst()), g.strides(), g.dilations(),
+                                            g.padL(), g.padR());
+    dnnl::convolution_backward_data::primitive_desc pd(d, cpuEngine(), hint);
+    prim = dnnl::convolution_backward_data(pd);
+    diffDst = Staged(userDst(g), pd.diff_dst_desc(), true, false);
+    weights = Staged(userWeights(g), pd.weights_desc(), true, false);
+    diffSrc = Staged(userSrc(g), pd.diff_src_desc(), false, true);
+  }
+  void run(float* dy, float* w, float* dx) {
+    memory out = diffSrc.out(dx);
+    prim.execute(cpuStream(), {{DNNL_ARG_DIFF_DST, diffDst.in(dy)}, {DNNL_ARG_WEIGHTS, weights.in(w)}, {DNNL_ARG_DIFF_SRC, out}});
+    diffSrc.finish(dx);
+    cpuStream().wait();
+  }
+};
+
+struct ConvBackwardWeights {
+  dnnl::convolution_backward_weights prim;
+  Staged src, diffDst, diffWeights;
+  explicit ConvBackwardWeights(const ConvGeometry& g) {
+    auto hint = forwardPd(g);
+    dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, anyDesc(g.src()),
+                                               anyDesc(g.weights()), anyDesc(g.dst()), g.strides(), g.dilations(),
+                                               g.padL(), g.padR());
+    dnnl::convolution_backward_weights::primitive_desc pd(d, cpuEngine(), hint);
+    prim = dnnl::convolution_backward_weights(pd);
+    src = Staged(userSrc(g), pd.src_desc(), true, false);
+    diffDst = Staged(userDst(g), pd.diff_dst_desc(), true, false);
+    diffWeights = Staged(userWeights(g), pd.diff_weights_desc(), false, true);
+  }
+  void run(float* x, float* dy, float* dw) {
+    memory out = diffWeights.out(dw);
+    prim.execute(cpuStream(), {{DNNL_ARG_SRC, src.in(x)}, {DNNL_ARG_DIFF_DST, diffDst.in(dy)}, {DNNL_ARG_DIFF_WEIGHTS, out}});
+    diffWeights.finish(dw);
+    cpuStream().wait();
+  }
+};
+
+template <typename T>
+T& cached(std::unordered_map<std::string, std::unique_ptr<T>>& cache, const ConvGeometry& g) {
+  auto& slot = cache[g.key()];
+  if (!slot) slot = std::make_unique<T>(g);
+  return *slot;
+}
+
+std::unordered_map<std::string, std::unique_ptr<ConvForward>> forwardCache;
+std::unordered_map<std::string, std::unique_ptr<ConvBackwardData>> backwardDataCache;
+std::unordered_map<std::string, std::unique_ptr<ConvBackwardWeights>> backwardWeightsCache;
+
+// conv2dForward(x, filter, y, geometry[17])
+napi_value Conv2dForward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 4);
+    ConvGeometry g = ConvGeometry::from(intArray(env, a[3], 17, "geometry"));
+    float* x = floatData(env, a[0], g.srcSize(), "x");
+    float* w = floatData(env, a[1], g.weightsSize(), "filter");
+    float* y = floatData(env, a[2], g.dstSize(), "y");
+    cached(forwardCache, g).run(x, w, y);
+  });
+}
+
+// conv2dBackwardData(dy, filter, dx, geometry[17])
+napi_value Conv2dBackwardData(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 4);
+    ConvGeometry g = ConvGeometry::from(intArray(env, a[3], 17, "geometry"));
+    float* dy = floatData(env, a[0], g.dstSize(), "dy");
+    float* w = floatData(env, a[1], g.weightsSize(), "filter");
+    float* dx = floatData(env, a[2], g.srcSize(), "dx");
+    cached(backwardDataCache, g).run(dy, w, dx);
+  });
+}
+
+// conv2dBackwardFilter(x, dy, dw, geometry[17])
+napi_value Conv2dBackwardFilter(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 4);
+    ConvGeometry g = ConvGeometry::from(intArray(env, a[3], 17, "geometry"));
+    float* x = floatData(env, a[0], g.srcSize(), "x");
+    float* dy = floatData(env, a[1], g.dstSize(), "dy");
+    float* dw = floatData(env, a[2], g.weightsSize(), "dw");
+    cached(backwardWeightsCache, g).run(x, dy, dw);
+  });
+}
+
+// ---------------------------------------------------------------- matmul
+
+// c[b] = op(a[b]) · op(b[b]); a is [batch, m, k] (or [batch, k, m] transposed), likewise b.
+struct MatMul {
+  dnnl::matmul prim;
+  memory::desc a, b, c;
+  MatMul(int64_t batch, int64_t m, int64_t k, int64_t n, bool transA, bool transB) {
+    // A transposed operand is the same buffer read with swapped strides.
+    a = memory::desc({batch, m, k}, dt::f32, transA ? memory::dims{m * k, 1, m} : memory::dims{m * k, k, 1});
+    b = memory::desc({batch, k, n}, dt::f32, transB ? memory::dims{k * n, 1, k} : memory::dims{k * n, n, 1});
+    c = memory::desc({batch, m, n}, dt::f32, memory::dims{m * n, n, 1});
+    dnnl::matmul::desc d(a, b, c);
+    prim = dnnl::matmul(dnnl::matmul::primitive_desc(d, cpuEngine()));
+  }
+};
+
+std::unordered_map<std::string, std::unique_ptr<MatMul>> matmulCache;
+
+// matMul(a, b, c, [batch, m, k, n, transA, transB])
+napi_value MatMulKernel(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 4);
+    auto d = intArray(env, a[3], 6, "dims");
+    int64_t batch = d[0], m = d[1], k = d[2], n = d[3];
+    float* pa = floatData(env, a[0], batch * m * k, "a");
+    float* pb = floatData(env, a[1], batch * k * n, "b");
+    float* pc = floatData(env, a[2], batch * m * n, "c");
+    std::string key;
+    for (int64_t v : d) key += std::to_string(v) + ",";
+    auto& slot = matmulCache[key];
+    if (!slot) slot = std::make_unique<MatMul>(batch, m, k, n, d[4] != 0, d[5] != 0);
+    memory ma(slot->a, cpuEngine(), pa), mb(slot->b, cpuEngine(), pb), mc(slot->c, cpuEngine(), pc);
+    slot->prim.execute(cpuStream(), {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+    cpuStream().wait();
+  });
+}
+
+// ---------------------------------------------------------------- threads and info
+
+napi_value SetNumThreads(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 1);
+    double n = 0;
+    napi_get_value_double(env, a[0], &n);
+    if (n < 1) throw ArgError{"thread count must be at least 1"};
+    omp_set_num_threads(static_cast<int>(n));
+  });
+}
+
+napi_value GetNumThreads(napi_env env, napi_callback_info) {
+  napi_value out;
+  napi_create_int32(env, omp_get_max_threads(), &out);
+  return out;
+}
+
+napi_value Version(napi_env env, napi_callback_info) {
+  const dnnl_version_t* v = dnnl_version();
+  std::string s = "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+  napi_value out;
+  napi_create_string_utf8(env, s.c_str(), s.size(), &out);
+  return out;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  const napi_property_descriptor props[] = {
+      {"conv2dForward", nullptr, Conv2dForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackwardData", nullptr, Conv2dBackwardData, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackwardFilter", nullptr, Conv2dBackwardFilter, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"matMul", nullptr, MatMulKernel, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setNumThreads", nullptr, SetNumThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"getNumThreads", nullptr, GetNumThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"version", nullptr, Version, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
