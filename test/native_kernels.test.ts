@@ -6,6 +6,9 @@ import { engineInfo, initEngine } from '../src/engine/backend.js';
 import { nativeAddonPath, nativeKernelCalls, nativeStatus } from '../src/engine/native_kernels.js';
 import type { NativeAddon } from '../src/engine/native_kernels.js';
 import { createRequire } from 'node:module';
+import { GenerativeClassifier } from '../src/gc/model.js';
+import { defaultConfig } from '../src/gc/presets.js';
+import { EVAL } from '../src/inn/module.js';
 
 // The accelerator is optional: without libdnnl-dev it is not built and these tests are skipped.
 const built = existsSync(nativeAddonPath()) && process.env.TRUSTGC_NATIVE !== '0';
@@ -58,6 +61,28 @@ describe.skipIf(!built)('native oneDNN kernels match the cpu backend', () => {
     const got = await run('wasm');
     for (let i = 0; i < ref.length; i++) expect(maxAbsDiff(got[i], ref[i])).toBeLessThan(1e-5);
     expect(nativeKernelCalls().BatchMatMul).toEqual({ native: 4, fallback: 1 });
+  });
+
+  it('gradients of the whole IB loss equal the cpu backend\'s', async () => {
+    const grads = async (backend: 'wasm' | 'cpu') => {
+      await useBackend(backend);
+      const model = new GenerativeClassifier(defaultConfig('tiny-mnist', [...'0123456789'], 11));
+      const x = tf.tensor4d(randomArray(3 * 784, 21).map((v) => (v + 1) / 2), [3, 28, 28, 1]);
+      const labels = tf.tensor1d([3, 1, 4], 'int32');
+      const params = model.namedParams().filter((p) => p.trainable);
+      const { grads: g } = tf.variableGrads(() => model.lossTerms(x, labels, { beta: 2, labelSmoothing: 0.05 }, EVAL).loss, params.map((p) => p.variable));
+      const out = new Map(params.map((p) => [p.name, g[p.variable.name].dataSync().slice() as Float32Array]));
+      tf.dispose([x, labels, ...Object.values(g)]);
+      model.dispose();
+      return out;
+    };
+    const ref = await grads('cpu');
+    const got = await grads('wasm');
+    expect(got.size).toBe(ref.size);
+    for (const [name, r] of ref) {
+      const scale = r.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-3);
+      expect(maxAbsDiff(got.get(name)!, r) / scale, name).toBeLessThan(1e-3);
+    }
   });
 
   it('the addon rejects wrong buffers with a clear error', () => {

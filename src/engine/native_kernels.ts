@@ -185,12 +185,18 @@ export function registerNativeKernels(lib: NativeAddon): void {
   registerWithFallback('BatchMatMul', ({ inputs, backend, attrs }) => {
     const { a, b } = inputs;
     const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
-    if (!isFloat(a, b) || a.shape.length !== 3 || b.shape.length !== 3 || a.shape[0] !== b.shape[0]) return undefined;
-    const batch = a.shape[0];
-    const [m, k] = transposeA ? [a.shape[2], a.shape[1]] : [a.shape[1], a.shape[2]];
-    const [k2, n] = transposeB ? [b.shape[2], b.shape[1]] : [b.shape[1], b.shape[2]];
-    if (k !== k2 || batch * m * n === 0) return undefined;
-    const out = backend.makeOutput([batch, m, n], 'float32');
+    const rank = a.shape.length;
+    if (!isFloat(a, b) || rank < 2 || b.shape.length !== rank) return undefined;
+    // Leading (batch) dimensions must agree; broadcasting ones go to the wasm kernel.
+    const lead = a.shape.slice(0, rank - 2);
+    if (lead.some((d, i) => d !== b.shape[i])) return undefined;
+    const batch = lead.reduce((p, d) => p * d, 1);
+    const [ra, ca] = a.shape.slice(rank - 2);
+    const [rb, cb] = b.shape.slice(rank - 2);
+    const [m, k] = transposeA ? [ca, ra] : [ra, ca];
+    const [k2, n] = transposeB ? [cb, rb] : [rb, cb];
+    if (k !== k2 || batch * m * n * k === 0) return undefined;
+    const out = backend.makeOutput([...lead, m, n], 'float32');
     lib.matMul(view(backend, a), view(backend, b), view(backend, out), [batch, m, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0]);
     return out;
   });

@@ -9,6 +9,7 @@ import { backend_util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 
 type Backend = tf.KernelBackend & {
+  incRef(dataId: object): void;
   readSync(dataId: object): backend_util.BackendValues;
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): backend_util.TypedArray;
@@ -150,6 +151,150 @@ function unsortedSegmentSum(args: { inputs: { x: TensorInfo; segmentIds: TensorI
   return out;
 }
 
+/**
+ * Concat of float32 tensors. The stock kernel copies each row with subarray()+set(), which costs
+ * about a microsecond per call: ruinous for the channel concatenations of coupling blocks
+ * (thousands of rows of 2–16 channels). Short rows are copied element by element instead.
+ */
+function concat(args: { inputs: TensorInfo[]; backend: Backend; attrs: { axis: number | number[] } }): TensorInfo | undefined {
+  const { inputs, backend } = args;
+  const rank = inputs[0].shape.length;
+  const axis = normaliseAxis(Array.isArray(args.attrs.axis) ? args.attrs.axis[0] : args.attrs.axis, rank);
+  if (inputs.some((t) => t.dtype !== 'float32' || t.shape.length !== rank) || inputs.length < 2) return undefined;
+  const outer = product(inputs[0].shape.slice(0, axis));
+  const inner = inputs.map((t) => product(t.shape.slice(axis)));
+  const total = inner.reduce((a, b) => a + b, 0);
+  if (total === 0 || outer === 0 || Math.max(...inner) > 64) return undefined;
+  const outShape = [...inputs[0].shape];
+  outShape[axis] = inputs.reduce((sum, t) => sum + t.shape[axis], 0);
+  const out = backend.makeOutput(outShape, 'float32');
+  const dst = backend.typedArrayFromHeap(out) as Float32Array;
+  let offset = 0;
+  inputs.forEach((t, i) => {
+    const src = backend.typedArrayFromHeap(t) as Float32Array;
+    const n = inner[i];
+    for (let r = 0; r < outer; r++) {
+      const s0 = r * n;
+      const d0 = r * total + offset;
+      for (let k = 0; k < n; k++) dst[d0 + k] = src[s0 + k];
+    }
+    offset += n;
+  });
+  return out;
+}
+
+/** SplitV of a float32 tensor; the stock kernel slices, which is slow for short rows (see concat). */
+function splitV(args: { inputs: { x: TensorInfo }; backend: Backend; attrs: { numOrSizeSplits: number | number[]; axis: number } }): TensorInfo[] | undefined {
+  const { inputs: { x }, backend, attrs } = args;
+  if (x.dtype !== 'float32') return undefined;
+  const axis = normaliseAxis(attrs.axis, x.shape.length);
+  const sizes = backend_util.prepareSplitSize(x as unknown as tf.Tensor, attrs.numOrSizeSplits, axis);
+  const outer = product(x.shape.slice(0, axis));
+  const innerUnit = product(x.shape.slice(axis + 1));
+  const total = x.shape[axis] * innerUnit;
+  if (outer === 0 || total === 0 || total > 128) return undefined;
+  const outs = sizes.map((size) => {
+    const shape = [...x.shape];
+    shape[axis] = size;
+    return backend.makeOutput(shape, 'float32');
+  });
+  const src = backend.typedArrayFromHeap(x) as Float32Array; // after makeOutput (the heap may grow)
+  let offset = 0;
+  outs.forEach((out, i) => {
+    const dst = backend.typedArrayFromHeap(out) as Float32Array;
+    const n = sizes[i] * innerUnit;
+    for (let r = 0; r < outer; r++) {
+      const s0 = r * total + offset;
+      const d0 = r * n;
+      for (let k = 0; k < n; k++) dst[d0 + k] = src[s0 + k];
+    }
+    offset += n;
+  });
+  return outs;
+}
+
+let stockBatchMatMul: KernelFunc | undefined;
+
+/**
+ * BatchMatMul with transposed operands runs 10–40× slower on wasm than without (e.g. 86 ms vs
+ * 2–6 ms for the 32×1024·1024×784 gradient products of the fully connected coupling): transpose
+ * explicitly, then multiply.
+ */
+function batchMatMul(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: Backend; attrs: { transposeA: boolean; transposeB: boolean } }): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  if (!stockBatchMatMul) throw new Error('trustgc engine: stock BatchMatMul missing');
+  if (!attrs.transposeA && !attrs.transposeB) return stockBatchMatMul(args as never) as TensorInfo;
+  const swapLast = (t: TensorInfo) => {
+    const perm = t.shape.map((_, i) => i);
+    [perm[perm.length - 2], perm[perm.length - 1]] = [perm[perm.length - 1], perm[perm.length - 2]];
+    return callKernel('Transpose', backend, { x: t }, { perm });
+  };
+  const a = attrs.transposeA ? swapLast(inputs.a) : inputs.a;
+  const b = attrs.transposeB ? swapLast(inputs.b) : inputs.b;
+  const out = callKernel('BatchMatMul', backend, { a, b }, { ...attrs, transposeA: false, transposeB: false });
+  if (a !== inputs.a) release(backend, a);
+  if (b !== inputs.b) release(backend, b);
+  return out;
+}
+
+/**
+ * Sum/Mean over all leading axes of a float32 tensor (per-channel reductions of batch norm and
+ * log-determinants): the stock kernels first transpose the channels to the front. As a matrix
+ * product ones[1,R]·X[R,C] the work goes to the (fast) matmul kernel instead.
+ */
+function leadingAxesReduction(mean: boolean) {
+  return (args: { inputs: { x: TensorInfo }; backend: Backend; attrs: { axis: number | number[]; keepDims: boolean } }): TensorInfo | undefined => {
+    const { inputs: { x }, backend, attrs } = args;
+    const rank = x.shape.length;
+    if (x.dtype !== 'float32' || rank < 2) return undefined;
+    const axes = (Array.isArray(attrs.axis) ? attrs.axis : [attrs.axis]).map((a) => normaliseAxis(a, rank)).sort((p, q) => p - q);
+    if (axes.length !== rank - 1 || axes.some((a, i) => a !== i)) return undefined;
+    const rows = product(x.shape.slice(0, rank - 1));
+    const cols = x.shape[rank - 1];
+    if (rows < 64 || cols === 0) return undefined;
+    const ones = backend.makeOutput([1, 1, rows], 'float32');
+    (backend.typedArrayFromHeap(ones) as Float32Array).fill(mean ? 1 / rows : 1);
+    const x3 = { ...x, shape: [1, rows, cols] }; // same data, viewed as a matrix
+    const product3 = callKernel('BatchMatMul', backend, { a: ones, b: x3 }, { transposeA: false, transposeB: false });
+    release(backend, ones);
+    const outShape = attrs.keepDims ? [...x.shape.slice(0, rank - 1).map(() => 1), cols] : [cols];
+    return { ...product3, shape: outShape };
+  };
+}
+
+/**
+ * Identity, and Cast to the tensor's own dtype (tfjs's gradients emit thousands of both, e.g.
+ * cast(step(x), 'float32') in ReLU's): tensors are immutable, so share the data (reference
+ * counted, as Reshape does) instead of copying it.
+ */
+function shareData(args: { inputs: { x: TensorInfo }; backend: Backend; attrs?: { dtype?: string } }): TensorInfo | undefined {
+  const { inputs: { x }, backend, attrs } = args;
+  if (x.dtype === 'string' || (attrs?.dtype !== undefined && attrs.dtype !== x.dtype)) return undefined;
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
+
+function normaliseAxis(axis: number, rank: number): number {
+  return axis < 0 ? axis + rank : axis;
+}
+
+function product(dims: number[]): number {
+  return dims.reduce((a, b) => a * b, 1);
+}
+
+/** Registers `fast` in front of the current kernel, which still handles what `fast` declines. */
+function replaceWithFallback(name: string, fast: (args: never) => TensorInfo | TensorInfo[] | undefined): void {
+  const previous = tf.getKernel(name, BACKEND);
+  if (!previous) throw new Error(`trustgc engine: wasm kernel ${name} missing`);
+  const fallback = previous.kernelFunc;
+  replaceKernel({
+    kernelName: name,
+    backendName: BACKEND,
+    setupFunc: previous.setupFunc,
+    kernelFunc: ((args: never) => fast(args) ?? fallback(args)) as KernelFunc,
+  });
+}
+
 function replaceKernel(config: KernelConfig): void {
   if (tf.getKernel(config.kernelName, BACKEND)) tf.unregisterKernel(config.kernelName, BACKEND);
   tf.registerKernel(config);
@@ -172,4 +317,14 @@ export function registerWasmKernels(): void {
     kernelFunc: conv2DBackpropInput as unknown as KernelFunc,
   });
   replaceKernel({ kernelName: 'UnsortedSegmentSum', backendName: BACKEND, kernelFunc: unsortedSegmentSum as unknown as KernelFunc });
+  const stockMatMul = tf.getKernel('BatchMatMul', BACKEND);
+  stockBatchMatMul = stockMatMul?.kernelFunc;
+  replaceWithFallback('Identity', shareData as never);
+  replaceWithFallback('Cast', shareData as never);
+  replaceWithFallback('Concat', concat as never);
+  replaceWithFallback('SplitV', splitV as never);
+  replaceWithFallback('Sum', leadingAxesReduction(false) as never);
+  replaceWithFallback('Mean', leadingAxesReduction(true) as never);
+  // batchMatMul keeps a handle on the stock kernel for the untransposed product.
+  replaceKernel({ kernelName: 'BatchMatMul', backendName: BACKEND, setupFunc: stockMatMul?.setupFunc, kernelFunc: batchMatMul as unknown as KernelFunc });
 }

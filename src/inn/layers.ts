@@ -81,6 +81,45 @@ export interface BatchNormOptions {
 }
 
 /** Batch normalisation over every axis but the last (channels). */
+/**
+ * Batch norm with batch statistics, as one differentiable op with the closed-form gradient
+ *   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ/σ · (dy − dβ/n − x̂·dγ/n)
+ * (reductions over every axis but the channels). Autodiff through mean/variance would emit
+ * about three times as many kernels; batch norm sits in every subnet, so this matters.
+ */
+function batchNormTraining(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  eps: number,
+  onStats: (mean: tf.Tensor, variance: tf.Tensor) => void,
+): tf.Tensor {
+  const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+  const n = x.size / x.shape[x.rank - 1];
+  const forward = (...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [input, g, b] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const mean = tf.mean(input, axes);
+    const centred = tf.sub(input, mean);
+    const variance = tf.mean(tf.square(centred), axes);
+    onStats(mean, variance);
+    const invStd = tf.rsqrt(tf.add(variance, eps));
+    const xhat = tf.mul(centred, invStd);
+    save([xhat, invStd, g]);
+    return {
+      value: tf.add(tf.mul(xhat, g), b),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, inv, gam] = saved;
+        const dBeta = tf.sum(dy, axes);
+        const dGamma = tf.sum(tf.mul(dy, xh), axes);
+        const inner = tf.sub(tf.sub(dy, tf.div(dBeta, n)), tf.mul(xh, tf.div(dGamma, n)));
+        return [tf.mul(inner, tf.mul(gam, inv)), dGamma, dBeta];
+      },
+    };
+  };
+  return tf.customGrad(forward as Parameters<typeof tf.customGrad>[0])(x, gamma, beta);
+}
+
 export class BatchNorm extends Layer {
   readonly gamma: tf.Variable;
   readonly beta: tf.Variable;
@@ -107,12 +146,9 @@ export class BatchNorm extends Layer {
       const shift = tf.sub(this.beta, tf.mul(this.runningMean, scale));
       return tf.add(tf.mul(x, scale), shift);
     }
-    const axes = [];
-    for (let i = 0; i < x.rank - 1; i++) axes.push(i);
-    const { mean, variance } = tf.moments(x, axes);
-    if (ctx.recordStats) this.recordUpdate(ctx, mean, variance, x.size / this.channels);
-    const scale = tf.mul(this.gamma, tf.rsqrt(tf.add(variance, this.eps)));
-    return tf.add(tf.mul(tf.sub(x, mean), scale), this.beta);
+    return batchNormTraining(x, this.gamma, this.beta, this.eps, (mean, variance) => {
+      if (ctx.recordStats) this.recordUpdate(ctx, mean, variance, x.size / this.channels);
+    });
   }
 
   private recordUpdate(ctx: RunContext, mean: tf.Tensor, variance: tf.Tensor, n: number): void {

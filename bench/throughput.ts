@@ -1,0 +1,213 @@
+/**
+ * Throughput benchmark: training and inference images/s of the IB-INN presets on every engine path
+ * trustgc has (wasm on 1 thread, on all threads, with the native oneDNN kernels when built) and of
+ * the same architecture in PyTorch (bench/torch/ibinn_throughput.py; Debian python3-torch, a
+ * development tool only), same batch sizes, same machine, run one after the other. Each
+ * configuration runs in its own process (thread counts are fixed per process); peak memory is the
+ * process's maximum resident set size.
+ * Writes bench/results/throughput.json and throughput.md.
+ *
+ *   npm run bench:throughput [-- --archs ibinn-mnist,ibinn-cifar10 --rounds 5]
+ */
+import { Command } from 'commander';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import os from 'node:os';
+import { engineInfo, initEngine, tf } from '../src/engine/backend.js';
+import { nativeAddonPath } from '../src/engine/native_kernels.js';
+import { GenerativeClassifier } from '../src/gc/model.js';
+import { defaultConfig, isArchName } from '../src/gc/presets.js';
+import { Optimizer } from '../src/train/optimizer.js';
+import { TrainingStep } from '../src/train/step.js';
+import { projectRoot } from '../src/util/paths.js';
+
+interface Measurement {
+  engine: string;
+  arch: string;
+  threads: number;
+  native?: string | null;
+  parameters: number;
+  trainBatch: number;
+  inferBatch: number;
+  trainImagesPerSecond: number;
+  trainImagesPerSecondMedian: number;
+  inferImagesPerSecond: number;
+  inferImagesPerSecondMedian: number;
+  peakRssMB: number;
+}
+
+const cli = new Command('throughput')
+  .option('--archs <list>', 'presets', 'ibinn-mnist,ibinn-cifar10')
+  .option('--rounds <n>', 'timed rounds per measurement', Number, 5)
+  .option('--train-batch <n>', 'training batch (one forward/backward pass)', Number, 32)
+  .option('--infer-batch <n>', 'inference batch', Number, 100)
+  .option('--python <path>', 'Python with PyTorch', '/usr/bin/python3')
+  .option('--child <json>', '(internal) measure one configuration in this process')
+  .parse();
+const o = cli.opts();
+
+function best(times: number[]): { best: number; median: number } {
+  const sorted = [...times].sort((a, b) => a - b);
+  return { best: sorted[0], median: sorted[Math.floor(sorted.length / 2)] };
+}
+
+function timed(fn: () => void, warmup: number, rounds: number) {
+  for (let i = 0; i < warmup; i++) fn();
+  const times: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const t = performance.now();
+    fn();
+    times.push((performance.now() - t) / 1000);
+  }
+  return best(times);
+}
+
+/** Deterministic synthetic batch: throughput does not depend on pixel values. */
+function syntheticImages(n: number, size: number): Float32Array {
+  const x = new Float32Array(n * size);
+  let s = 12345;
+  for (let i = 0; i < x.length; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    x[i] = (s >>> 8) / 16777216;
+  }
+  return x;
+}
+
+async function measureChild(spec: { arch: string; threads: number; native: boolean; trainBatch: number; inferBatch: number; rounds: number }): Promise<Measurement> {
+  if (!isArchName(spec.arch)) throw new Error(`unknown architecture ${spec.arch}`);
+  await initEngine({ backend: 'wasm', threads: spec.threads, native: spec.native });
+  const classes = Array.from({ length: 10 }, (_, i) => String(i));
+  const model = new GenerativeClassifier(defaultConfig(spec.arch, classes));
+  const { height, width, channels } = model.config.input;
+  const pixels = height * width * channels;
+
+  // inference: eval mode, everything the classifier reports
+  const xi = tf.tensor4d(syntheticImages(spec.inferBatch, pixels), [spec.inferBatch, height, width, channels]);
+  const infer = timed(
+    () => {
+      const out = model.infer(xi);
+      out.logPx.dataSync();
+      tf.dispose(Object.values(out));
+    },
+    1,
+    spec.rounds,
+  );
+  xi.dispose();
+
+  // training: the trainer's own step (IB loss, gradients, clipping, SGD with momentum)
+  const trainable = model.namedParams().filter((p) => p.trainable);
+  const optimizer = new Optimizer([{ name: 'all', params: trainable, lrScale: 1, momentum: 0.9, weightDecay: 1e-4 }], { kind: 'sgd' });
+  const step = new TrainingStep(model, optimizer);
+  const batch = {
+    x: syntheticImages(spec.trainBatch, pixels),
+    labels: Int32Array.from({ length: spec.trainBatch }, (_, i) => i % 10),
+    size: spec.trainBatch,
+  };
+  let seed = 1;
+  const settings = { lr: 1e-4, scale: 1, chunk: spec.trainBatch, beta: 1, labelSmoothing: 0.01, clipNorm: 8 };
+  const trainTimes = timed(() => void step.run(batch, { ...settings, seed: seed++ }), 2, spec.rounds);
+  const info = engineInfo();
+  return {
+    engine: 'trustgc',
+    arch: spec.arch,
+    threads: info.threads,
+    native: info.native,
+    parameters: model.countParams().total,
+    trainBatch: spec.trainBatch,
+    inferBatch: spec.inferBatch,
+    trainImagesPerSecond: spec.trainBatch / trainTimes.best,
+    trainImagesPerSecondMedian: spec.trainBatch / trainTimes.median,
+    inferImagesPerSecond: spec.inferBatch / infer.best,
+    inferImagesPerSecondMedian: spec.inferBatch / infer.median,
+    peakRssMB: process.resourceUsage().maxRSS / 1024,
+  };
+}
+
+function lastJsonLine(text: string): unknown {
+  const line = text.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (!line) throw new Error(`no result in output:\n${text.slice(-2000)}`);
+  return JSON.parse(line);
+}
+
+function runChild(spec: object): Measurement {
+  const self = fileURLToPath(import.meta.url);
+  const r = spawnSync(process.execPath, [self, '--child', JSON.stringify(spec)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`measurement ${JSON.stringify(spec)} failed:\n${r.stderr.slice(-3000)}`);
+  return lastJsonLine(r.stdout) as Measurement;
+}
+
+function torchAvailable(python: string): string | undefined {
+  const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+if (o.child) {
+  console.log(JSON.stringify(await measureChild(JSON.parse(o.child))));
+  process.exit(0);
+}
+
+const cores = os.availableParallelism();
+const native = existsSync(nativeAddonPath());
+const paths = [
+  { label: 'trustgc wasm', threads: 1, native: false },
+  ...(cores > 1 ? [{ label: 'trustgc wasm', threads: cores, native: false }] : []),
+  ...(native ? [{ label: 'trustgc wasm + oneDNN', threads: 1, native: true }, { label: 'trustgc wasm + oneDNN', threads: cores, native: true }] : []),
+];
+const torchVersion = torchAvailable(o.python);
+const rows: Array<Measurement & { label: string }> = [];
+for (const arch of (o.archs as string).split(',')) {
+  for (const p of paths) {
+    console.error(`… ${arch}: ${p.label}, ${p.threads} thread(s)`);
+    const m = runChild({ arch, threads: p.threads, native: p.native, trainBatch: o.trainBatch, inferBatch: o.inferBatch, rounds: o.rounds });
+    rows.push({ ...m, label: p.label });
+  }
+  if (torchVersion) {
+    for (const threads of cores > 1 ? [1, cores] : [1]) {
+      console.error(`… ${arch}: PyTorch ${torchVersion}, ${threads} thread(s)`);
+      const script = join(projectRoot(), 'bench', 'torch', 'ibinn_throughput.py');
+      const r = spawnSync(o.python, [script, '--arch', arch, '--threads', String(threads), '--train-batch', String(o.trainBatch), '--infer-batch', String(o.inferBatch), '--rounds', String(o.rounds)], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`PyTorch measurement failed:\n${r.stderr.slice(-3000)}`);
+      rows.push({ ...(lastJsonLine(r.stdout) as Measurement), label: `PyTorch ${torchVersion}` });
+    }
+  }
+}
+
+const torchRow = (arch: string, threads: number) => rows.find((r) => r.engine === 'pytorch' && r.arch === arch && r.threads === threads);
+const ratio = (v: number, ref: number | undefined) => (ref ? v / ref : undefined);
+const table = rows.map((r) => {
+  const t = torchRow(r.arch, r.threads);
+  return {
+    ...r,
+    trainVsPytorch: r.engine === 'pytorch' ? undefined : ratio(r.trainImagesPerSecond, t?.trainImagesPerSecond),
+    inferVsPytorch: r.engine === 'pytorch' ? undefined : ratio(r.inferImagesPerSecond, t?.inferImagesPerSecond),
+  };
+});
+const command = `node dist/bench/throughput.js --archs ${o.archs} --rounds ${o.rounds} --train-batch ${o.trainBatch} --infer-batch ${o.inferBatch}`;
+const report = {
+  benchmark: 'throughput',
+  machine: `${cores} × ${os.cpus()[0]?.model ?? 'cpu'}`,
+  targets: { trainVsPytorch: 1.0, inferVsPytorch: 1.2 },
+  rows: table,
+  command,
+  date: new Date().toISOString(),
+};
+const dir = join(projectRoot(), 'bench', 'results');
+mkdirSync(dir, { recursive: true });
+writeFileSync(join(dir, 'throughput.json'), JSON.stringify(report, null, 2) + '\n');
+const f = (v: number | undefined, d = 1) => (v === undefined ? '–' : v.toFixed(d));
+const md = [
+  '| preset | engine | threads | train img/s (best / median) | × PyTorch | infer img/s (best / median) | × PyTorch | peak RSS MB |',
+  '|---|---|---|---|---|---|---|---|',
+  ...table.map(
+    (r) =>
+      `| ${r.arch} | ${r.label} | ${r.threads} | ${f(r.trainImagesPerSecond)} / ${f(r.trainImagesPerSecondMedian)} | ${f(r.trainVsPytorch, 2)} | ${f(r.inferImagesPerSecond)} / ${f(r.inferImagesPerSecondMedian)} | ${f(r.inferVsPytorch, 2)} | ${f(r.peakRssMB, 0)} |`,
+  ),
+  '',
+  `Training: batch ${o.trainBatch} in one pass (IB loss β = 1, gradients, clipping, SGD momentum step); inference: batch ${o.inferBatch}, eval mode, logits and log p(x). ` +
+    `Best and median of ${o.rounds} rounds after warm-up; × PyTorch compares best with best at the same thread count (targets: training ≥ 1.0×, inference ≥ 1.2×). ` +
+    `${report.machine}. Command: \`${command}\`.`,
+].join('\n');
+writeFileSync(join(dir, 'throughput.md'), md + '\n');
+console.log(md);
