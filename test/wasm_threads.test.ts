@@ -48,7 +48,7 @@ describe('multi-threaded wasm backend', () => {
     );
     expect(r.error).toBeUndefined(); // a hang would end in a spawn timeout error
     expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ backend: 'wasm', threads: 2 });
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toMatchObject({ backend: 'wasm', threads: 2 });
   });
 
   it('falls back to the single-threaded build when the threaded one cannot start', () => {
