@@ -111,6 +111,14 @@ function geometry(xShape: number[], filterShape: number[], attrs: ConvAttrs): nu
   ];
 }
 
+/** A 1×1, stride-1, unpadded convolution is a plain matrix product over the pixels. */
+function pointwise(g: number[]): { rows: number; cin: number; cout: number } | undefined {
+  const [n, h, w, c, kh, kw, o, oh, ow, sh, sw, dh, dw, top, left, bottom, right] = g;
+  if (kh !== 1 || kw !== 1 || sh !== 1 || sw !== 1 || dh !== 1 || dw !== 1 || top + left + bottom + right !== 0) return undefined;
+  if (oh !== h || ow !== w) return undefined;
+  return { rows: n * h * w, cin: c, cout: o };
+}
+
 function isFloat(...infos: TensorInfo[]): boolean {
   return infos.every((t) => t.dtype === 'float32');
 }
@@ -158,7 +166,10 @@ export function registerNativeKernels(lib: NativeAddon): void {
     if (!g) return undefined;
     const out = backend.makeOutput([g[0], g[7], g[8], g[6]], 'float32');
     // Views are taken after makeOutput: growing the heap may replace its buffer.
-    lib.conv2dForward(view(backend, x), view(backend, filter), view(backend, out), g);
+    const p = pointwise(g);
+    // 1×1 convs as matmuls: oneDNN's convolution is slow for the narrow (2–16 channel) ones here
+    if (p) lib.matMul(view(backend, x), view(backend, filter), view(backend, out), [1, p.rows, p.cin, p.cout, 0, 0]);
+    else lib.conv2dForward(view(backend, x), view(backend, filter), view(backend, out), g);
     return out;
   });
 
@@ -168,7 +179,9 @@ export function registerNativeKernels(lib: NativeAddon): void {
     const g = isFloat(dy, filter) ? geometry(a.inputShape as number[], filter.shape, a) : undefined;
     if (!g) return undefined;
     const out = backend.makeOutput(a.inputShape as number[], 'float32');
-    lib.conv2dBackwardData(view(backend, dy), view(backend, filter), view(backend, out), g);
+    const p = pointwise(g);
+    if (p) lib.matMul(view(backend, dy), view(backend, filter), view(backend, out), [1, p.rows, p.cout, p.cin, 0, 1]);
+    else lib.conv2dBackwardData(view(backend, dy), view(backend, filter), view(backend, out), g);
     return out;
   });
 
@@ -178,7 +191,9 @@ export function registerNativeKernels(lib: NativeAddon): void {
     const g = isFloat(x, dy) ? geometry(x.shape, a.filterShape as number[], a) : undefined;
     if (!g) return undefined;
     const out = backend.makeOutput(a.filterShape as number[], 'float32');
-    lib.conv2dBackwardFilter(view(backend, x), view(backend, dy), view(backend, out), g);
+    const p = pointwise(g);
+    if (p) lib.matMul(view(backend, x), view(backend, dy), view(backend, out), [1, p.cin, p.rows, p.cout, 1, 0]);
+    else lib.conv2dBackwardFilter(view(backend, x), view(backend, dy), view(backend, out), g);
     return out;
   });
 
