@@ -70,7 +70,7 @@ if (!final) {
   // time budget reached before the last epoch: evaluate the model as it stands
   const trainSet = await loadDataset('mnist', 'train');
   reestimateBatchNorm(result.model, trainSet, opts, opts.bnReestimateBatches);
-  final = evaluate(result.model, await loadDataset('mnist', 'test'));
+  final = await evaluate(result.model, await loadDataset('mnist', 'test'));
 }
 const report = {
   benchmark: 'mnist-beta1',

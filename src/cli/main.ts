@@ -16,6 +16,10 @@ import { firstN } from '../data/dataset.js';
 import { evaluate, formatEvalTable } from '../eval/evaluate.js';
 import type { EvalResult } from '../eval/evaluate.js';
 import { MNIST_CLASSES } from '../data/mnist.js';
+import { exportOnnx } from '../onnx/export.js';
+import { ONNX_FILE, OnnxClassifier, compareOnnxWithTfjs, formatComparison, loadInferenceModel, onnxAvailable } from '../onnx/runtime.js';
+import type { EngineChoice } from '../onnx/runtime.js';
+import { writeFileAtomic } from '../io/safetensors.js';
 
 const num = (what: string) => (v: string) => {
   const x = Number(v);
@@ -239,15 +243,41 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     .requiredOption('--model <dir>', 'model folder (config.json + model.safetensors)')
     .option('--dataset <name>', 'data set (test split)', 'mnist')
     .option('--limit <n>', 'evaluate only the first n test images', int('limit'))
+    .option('--engine <name>', 'auto (onnxruntime when the model has an ONNX export and onnxruntime-node loads, else tfjs) | tfjs | onnx', 'auto')
     .option('--json', 'print JSON', false)
     .action(async (o) => {
-      const model = loadModel(o.model);
+      const model = await loadInferenceModel(o.model, o.engine as EngineChoice);
       const decoding = phaseBar('decoding images');
       const ds = firstN(await loadDataset(o.dataset, 'test', { onProgress: (d, t) => decoding.update(d, t) }), o.limit);
-      const bar = phaseBar('evaluating');
-      const result = evaluate(model, ds, { onProgress: (d, t) => bar.update(d, t) });
+      const bar = phaseBar(`evaluating (${model instanceof OnnxClassifier ? 'onnxruntime' : 'tfjs'})`);
+      const result = await evaluate(model, ds, { onProgress: (d, t) => bar.update(d, t) });
       bar.stop();
       printEval(result, o.json);
+      await model.dispose();
+    });
+
+  program
+    .command('export-onnx')
+    .description('export a trained model\'s inference graph (x → z, log-det, logits) to <model>/model.onnx for onnxruntime')
+    .requiredOption('--model <dir>', 'model folder (config.json + model.safetensors)')
+    .option('--batch <n>', 'batch size the graph is fixed to (other sizes are split and padded)', int('batch'), 64)
+    .option('--out <file>', 'output file (default <model>/model.onnx)')
+    .option('--no-verify', 'skip comparing onnxruntime with tfjs on random images')
+    .action(async (o) => {
+      const model = loadModel(o.model);
+      const result = exportOnnx(model, { batch: o.batch });
+      const out = o.out ?? join(o.model, ONNX_FILE);
+      writeFileAtomic(out, result.bytes);
+      console.log(`wrote ${out}: ${result.nodes} nodes, ${result.initializers} initializers, ${(result.bytes.length / 1e6).toFixed(1)} MB, batch ${result.batch}`);
+      if (o.verify) {
+        if (!(await onnxAvailable())) {
+          console.log('onnxruntime-node is not available here: skipped the comparison with tfjs');
+        } else {
+          const report = await compareOnnxWithTfjs(model, await OnnxClassifier.fromBytes(result.bytes, model.config, {}, out), 8);
+          console.log(`onnxruntime vs tfjs on 8 random images: ${formatComparison(report)}`);
+          if (!report.ok) throw new Error('the ONNX export does not reproduce the tfjs model within tolerance');
+        }
+      }
       model.dispose();
     });
 

@@ -71,12 +71,20 @@ async function createThreadedBackend(threads: number, workerScript?: string): Pr
   const worker = workerScript ?? workerScriptPath();
   if (!existsSync(worker)) throw new Error(`wasm thread worker script missing: ${worker}`);
   const factory = require(mainScript) as ModuleFactory;
+  const events: string[] = ['uncaughtException', 'unhandledRejection'];
+  const listeners = (e: string) => process.listeners(e as 'uncaughtException') as unknown[];
+  const before = events.map(listeners);
   const module = await withDoubledCpuCount(() =>
     factory({
       locateFile: (file: string) => (file.endsWith('.worker.js') ? worker : join(wasmDir, file)),
       mainScriptUrlOrBlob: mainScript,
     }),
   );
+  // Emscripten installs process handlers that rethrow every uncaught error from inside its own
+  // (minified, one-line) script, so Node prints 50 kB of it instead of the error: remove them.
+  events.forEach((e, i) => {
+    for (const l of listeners(e)) if (!before[i].includes(l)) process.removeListener(e, l as (...args: unknown[]) => void);
+  });
   attachTfjsBridge(module);
   wasmBackend.setThreadsCount(threads);
   const backend = new wasmBackend.BackendWasm(module as never);

@@ -1,6 +1,6 @@
 /** Test-set metrics of a generative classifier: accuracy, L_X, L_Y, bits/dim. */
 import * as tf from '@tensorflow/tfjs-core';
-import type { GenerativeClassifier } from '../gc/model.js';
+import type { InferenceModel } from '../gc/model.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { datasetSize } from '../data/dataset.js';
 import { evalBatches } from '../data/batches.js';
@@ -19,7 +19,7 @@ export interface EvalResult {
   seconds: number;
 }
 
-export function checkCompatible(model: GenerativeClassifier, ds: ImageDataset): void {
+export function checkCompatible(model: InferenceModel, ds: ImageDataset): void {
   const i = model.config.input;
   if (ds.height !== i.height || ds.width !== i.width || ds.channels !== i.channels) {
     throw new Error(`data set ${ds.name} has ${ds.height}×${ds.width}×${ds.channels} images, model ${model.config.arch} expects ${i.height}×${i.width}×${i.channels}`);
@@ -29,11 +29,11 @@ export function checkCompatible(model: GenerativeClassifier, ds: ImageDataset): 
   }
 }
 
-export function evaluate(
-  model: GenerativeClassifier,
+export async function evaluate(
+  model: InferenceModel,
   ds: ImageDataset,
   opts: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
-): EvalResult {
+): Promise<EvalResult> {
   checkCompatible(model, ds);
   const start = Date.now();
   const total = datasetSize(ds);
@@ -44,7 +44,7 @@ export function evaluate(
   let done = 0;
   for (const batch of evalBatches(ds, opts.batchSize ?? 256)) {
     const x = tf.tensor4d(batch.x, [batch.size, ds.height, ds.width, ds.channels]);
-    const r = model.infer(x);
+    const r = await model.infer(x);
     const sums = tf.tidy(() => {
       const labels = tf.tensor1d(batch.labels, 'int32');
       const ce = tf.neg(tf.sum(tf.mul(tf.oneHot(labels, model.classes), tf.logSoftmax(r.logits)), 1));

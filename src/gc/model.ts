@@ -17,7 +17,7 @@ import { MersenneTwister } from '../util/rng.js';
 const LN2 = Math.log(2);
 const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
 
-export interface Inference {
+export type Inference = {
   logits: tf.Tensor2D;
   /** p(y|x), [B, M] */
   posterior: tf.Tensor2D;
@@ -30,9 +30,54 @@ export interface Inference {
   /** L_X per sample (normalised-input space, nats per dim, as in training) [B] */
   lx: tf.Tensor1D;
   prediction: tf.Tensor1D;
+};
+
+/** What evaluation needs from a classifier: the tfjs model, or its ONNX export on onnxruntime. */
+export interface InferenceModel {
+  readonly config: ModelConfig;
+  readonly classes: number;
+  infer(x01: tf.Tensor): Inference | Promise<Inference>;
 }
 
-export class GenerativeClassifier {
+/** Throws a clear error for a batch of the wrong shape or with non-finite pixels. */
+export function checkImageBatch(config: ModelConfig, x: tf.Tensor, checkFinite = true): void {
+  const { height, width, channels } = config.input;
+  const expected = `[batch, ${height}, ${width}, ${channels}]`;
+  if (x.rank !== 4 || x.shape[1] !== height || x.shape[2] !== width || x.shape[3] !== channels) {
+    throw new Error(`input has shape [${x.shape.join(', ')}], model ${config.arch} expects ${expected}`);
+  }
+  if (checkFinite) {
+    const bad = tf.tidy(() => tf.logicalNot(tf.all(tf.isFinite(x))).dataSync()[0]);
+    if (bad) throw new Error('input contains NaN or infinite pixel values');
+  }
+}
+
+/**
+ * The classifier's outputs from logits (which include log w_y) and log|det J| per sample:
+ * log p(x|y) = logit_y − log w_y + log|det| − D/2·log 2π + log|det| of the input normalisation.
+ */
+export function inferenceFrom(config: ModelConfig, logits: tf.Tensor2D, logdet: tf.Tensor1D, logClassWeights: tf.Tensor1D): Inference {
+  return tf.tidy(() => {
+    const { height, width, channels, std } = config.input;
+    const d = height * width * channels;
+    const normalisationLogdet = -height * width * std.reduce((s, v) => s + Math.log(v), 0);
+    const constant = -d * HALF_LOG_2PI + normalisationLogdet;
+    const logPxGivenY = tf.add(tf.add(tf.sub(logits, logClassWeights), tf.expandDims(logdet, 1)), constant) as tf.Tensor2D;
+    const logPx = tf.add(tf.add(tf.logSumExp(logits, 1), logdet), constant) as tf.Tensor1D;
+    const bitsPerDim = tf.div(tf.add(tf.div(tf.neg(logPx), d), Math.log(256)), LN2) as tf.Tensor1D;
+    return {
+      logits: tf.clone(logits),
+      posterior: tf.softmax(logits) as tf.Tensor2D,
+      logPxGivenY,
+      logPx,
+      bitsPerDim,
+      lx: perSampleLx(logits, logdet, d),
+      prediction: tf.argMax(logits, 1) as tf.Tensor1D,
+    };
+  });
+}
+
+export class GenerativeClassifier implements InferenceModel {
   readonly inn: InvertibleSequence;
   readonly head: GaussianMixtureHead;
   readonly dims: number;
@@ -73,15 +118,7 @@ export class GenerativeClassifier {
 
   /** Throws a clear error for a batch of the wrong shape or with non-finite pixels. */
   checkInput(x: tf.Tensor, checkFinite = true): void {
-    const { height, width, channels } = this.config.input;
-    const expected = `[batch, ${height}, ${width}, ${channels}]`;
-    if (x.rank !== 4 || x.shape[1] !== height || x.shape[2] !== width || x.shape[3] !== channels) {
-      throw new Error(`input has shape [${x.shape.join(', ')}], model ${this.config.arch} expects ${expected}`);
-    }
-    if (checkFinite) {
-      const bad = tf.tidy(() => tf.logicalNot(tf.all(tf.isFinite(x))).dataSync()[0]);
-      if (bad) throw new Error('input contains NaN or infinite pixel values');
-    }
+    checkImageBatch(this.config, x, checkFinite);
   }
 
   normalize(x01: tf.Tensor): tf.Tensor4D {
@@ -105,32 +142,12 @@ export class GenerativeClassifier {
     return tf.add(tf.div(xn, this.invStd), this.mean) as tf.Tensor4D;
   }
 
-  /** log|det| of the pixel → normalised-input map, per sample. */
-  private normalisationLogdet(): number {
-    const { height, width, std } = this.config.input;
-    return -height * width * std.reduce((s, v) => s + Math.log(v), 0);
-  }
-
   /** Everything the classifier knows about a batch of [0,1] images (eval mode). */
   infer(x01: tf.Tensor): Inference {
     this.checkInput(x01);
     return tf.tidy(() => {
       const { z, logdet } = this.latent(x01, EVAL);
-      const logits = this.logits(z);
-      const d = this.dims;
-      const constant = -d * HALF_LOG_2PI + this.normalisationLogdet();
-      const logPxGivenY = tf.add(tf.add(tf.sub(logits, this.head.logClassWeights()), tf.expandDims(logdet, 1)), constant) as tf.Tensor2D;
-      const logPx = tf.add(tf.add(tf.logSumExp(logits, 1), logdet), constant) as tf.Tensor1D;
-      const bitsPerDim = tf.div(tf.add(tf.div(tf.neg(logPx), d), Math.log(256)), LN2) as tf.Tensor1D;
-      return {
-        logits,
-        posterior: tf.softmax(logits) as tf.Tensor2D,
-        logPxGivenY,
-        logPx,
-        bitsPerDim,
-        lx: perSampleLx(logits, logdet, d),
-        prediction: tf.argMax(logits, 1) as tf.Tensor1D,
-      };
+      return inferenceFrom(this.config, this.logits(z), logdet, this.head.logClassWeights());
     });
   }
 

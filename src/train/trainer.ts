@@ -291,7 +291,7 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
     let evalResult: EvalResult | undefined;
     if (opts.evalEveryEpochs > 0 && state.epoch % opts.evalEveryEpochs === 0 && state.epoch < opts.epochs) {
       events.onPhase?.('evaluating');
-      evalResult = evaluate(model, firstN(test, opts.evalLimit), { onProgress });
+      evalResult = await evaluate(model, firstN(test, opts.evalLimit), { onProgress });
       log({ type: 'eval', step: state.step, epoch: state.epoch, ...evalResult });
     }
     events.onEpochEnd?.({ state, eval: evalResult });
@@ -313,7 +313,7 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
   }
   saveModel(dir, model);
   events.onPhase?.('evaluating on the test set');
-  const final = evaluate(model, test, { onProgress });
+  const final = await evaluate(model, test, { onProgress });
   log({ type: 'final', step: state.step, epoch: state.epoch, ...final });
   writeFileAtomic(join(dir, EVAL_FILE), JSON.stringify(final, null, 2) + '\n');
   optimizer.dispose();
