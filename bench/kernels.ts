@@ -1,84 +1,168 @@
 /**
- * Micro-benchmark of the convolution kernels training depends on: a 3×3, 64→64 convolution at
- * 32×32, batch 32, stride 1, 'same'. Reports GFLOP/s (1 MAC = 2 FLOP) of the forward pass and of
- * forward + both gradients, best and median of several rounds, on the chosen backends.
+ * Micro-benchmark of the kernels training depends on: a 3×3, 64→64 convolution at 32×32, batch
+ * 32, stride 1, 'same' (forward, and forward + both gradients) and a 1024³ matrix product (the
+ * practical peak of each engine path), in GFLOP/s (1 MAC = 2 FLOP), best and median of several
+ * rounds. Every engine path runs in its own process (thread counts are fixed per process): wasm on
+ * 1 and on all threads, with the native oneDNN kernels when built, and PyTorch on the same shapes
+ * when Debian's python3-torch is installed (reference only).
  * Writes bench/results/kernels.json and kernels.md.
  *
- *   npm run build && node dist/bench/kernels.js [--rounds 5] [--backends wasm,cpu]
+ *   npm run bench:kernels [-- --rounds 5]
  */
 import { Command } from 'commander';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import { initEngine, tf } from '../src/engine/backend.js';
-import type { BackendName } from '../src/engine/backend.js';
+import { engineInfo, initEngine, tf } from '../src/engine/backend.js';
+import { nativeAddonPath } from '../src/engine/native_kernels.js';
 import { projectRoot } from '../src/util/paths.js';
 
 const cli = new Command('kernels')
   .option('--rounds <n>', 'timed rounds', Number, 5)
-  .option('--backends <list>', 'backends to measure', 'wasm')
+  .option('--python <path>', 'Python with PyTorch', '/usr/bin/python3')
+  .option('--child <json>', '(internal) measure one engine path in this process')
   .parse();
 const o = cli.opts();
 
 const [B, H, W, C, K] = [32, 32, 32, 64, 3];
-const macs = B * H * W * C * C * K * K;
-const gflop = (2 * macs) / 1e9;
+const convGflop = (2 * B * H * W * C * C * K * K) / 1e9;
+const N = 1024;
+const matmulGflop = (2 * N * N * N) / 1e9;
+
+interface Row {
+  path: string;
+  threads: number;
+  convForwardGflops: number;
+  convForwardGflopsMedian: number;
+  convFwdBwdGflops: number;
+  convFwdBwdGflopsMedian: number;
+  matmulGflops: number;
+  matmulGflopsMedian: number;
+}
 
 function timeIt(fn: () => void, rounds: number): { best: number; median: number } {
-  fn(); // warm-up (kernel set-up, memory growth)
+  fn(); // warm-up (kernel set-up, primitive creation, memory growth)
   const times: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const t = performance.now();
     fn();
-    times.push(performance.now() - t);
+    times.push((performance.now() - t) / 1000);
   }
   times.sort((a, b) => a - b);
   return { best: times[0], median: times[Math.floor(times.length / 2)] };
 }
 
-const rows: Array<Record<string, number | string>> = [];
-for (const backend of (o.backends as string).split(',') as BackendName[]) {
-  await initEngine({ backend });
+async function measure(spec: { threads: number; native: boolean; rounds: number }): Promise<Row> {
+  // both thread pools get the same count in a native row (the library default is 1 for oneDNN)
+  if (spec.native) process.env.TRUSTGC_NATIVE_THREADS = String(spec.threads);
+  await initEngine({ backend: 'wasm', threads: spec.threads, native: spec.native, quiet: true });
   const x = tf.randomNormal([B, H, W, C]) as tf.Tensor4D;
   const w = tf.randomNormal([K, K, C, C], 0, 0.05) as tf.Tensor4D;
   // (never return a typed array from tf.tidy: tidy walks the returned value looking for tensors)
-  const fwd = timeIt(() => tf.tidy(() => void tf.conv2d(x, w, 1, 'same').dataSync()), o.rounds);
+  const fwd = timeIt(() => tf.tidy(() => void tf.conv2d(x, w, 1, 'same').dataSync()), spec.rounds);
   const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'));
   // forward + input gradient + filter gradient = 3× the forward work
-  const both = timeIt(() => tf.tidy(() => void grads([x, w]).forEach((g) => g.dataSync())), o.rounds);
-  const row = {
-    backend,
-    forwardMs: fwd.best,
-    forwardGflops: gflop / (fwd.best / 1000),
-    forwardGflopsMedian: gflop / (fwd.median / 1000),
-    fwdBwdMs: both.best,
-    fwdBwdGflops: (3 * gflop) / (both.best / 1000),
-    fwdBwdGflopsMedian: (3 * gflop) / (both.median / 1000),
+  const both = timeIt(() => tf.tidy(() => void grads([x, w]).forEach((g) => g.dataSync())), spec.rounds);
+  const a = tf.randomNormal([N, N]);
+  const b = tf.randomNormal([N, N]);
+  const mm = timeIt(() => tf.tidy(() => void tf.matMul(a, b).dataSync()), spec.rounds);
+  tf.dispose([x, w, a, b]);
+  const info = engineInfo();
+  return {
+    path: info.native ? `wasm + ${info.native}` : 'wasm',
+    threads: info.threads,
+    convForwardGflops: convGflop / fwd.best,
+    convForwardGflopsMedian: convGflop / fwd.median,
+    convFwdBwdGflops: (3 * convGflop) / both.best,
+    convFwdBwdGflopsMedian: (3 * convGflop) / both.median,
+    matmulGflops: matmulGflop / mm.best,
+    matmulGflopsMedian: matmulGflop / mm.median,
   };
-  rows.push(row);
-  tf.dispose([x, w]);
 }
 
+/** The same three measurements in PyTorch (reference; not part of trustgc). */
+const TORCH_SCRIPT = `
+import json, sys, time, torch
+threads, rounds = int(sys.argv[1]), int(sys.argv[2])
+torch.set_num_threads(threads)
+B, H, W, C, K, N = ${B}, ${H}, ${W}, ${C}, ${K}, ${N}
+x = torch.randn(B, C, H, W, requires_grad=True); w = (torch.randn(C, C, K, K) * 0.05).requires_grad_()
+a = torch.randn(N, N); b = torch.randn(N, N)
+def t(fn):
+    fn(); ts = []
+    for _ in range(rounds):
+        s = time.perf_counter(); fn(); ts.append(time.perf_counter() - s)
+    ts.sort(); return ts[0], ts[len(ts) // 2]
+def fwd():
+    with torch.no_grad(): torch.nn.functional.conv2d(x, w, padding=1)
+def both():
+    y = torch.nn.functional.conv2d(x, w, padding=1); torch.autograd.grad(y.sum(), [x, w])
+f, b2, m = t(fwd), t(both), t(lambda: a @ b)
+g = 2 * B * H * W * C * C * K * K / 1e9; gm = 2 * N ** 3 / 1e9
+print(json.dumps({'path': 'PyTorch ' + torch.__version__, 'threads': threads,
+  'convForwardGflops': g / f[0], 'convForwardGflopsMedian': g / f[1],
+  'convFwdBwdGflops': 3 * g / b2[0], 'convFwdBwdGflopsMedian': 3 * g / b2[1],
+  'matmulGflops': gm / m[0], 'matmulGflopsMedian': gm / m[1]}))
+`;
+
+function lastJson(text: string): Row {
+  const line = text.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (!line) throw new Error(`no result in output:\n${text.slice(-2000)}`);
+  return JSON.parse(line) as Row;
+}
+
+if (o.child) {
+  console.log(JSON.stringify(await measure(JSON.parse(o.child))));
+  process.exit(0);
+}
+
+const cores = os.availableParallelism();
+const threadCounts = cores > 1 ? [1, cores] : [1];
+const native = existsSync(nativeAddonPath());
+const rows: Row[] = [];
+for (const nat of native ? [false, true] : [false]) {
+  for (const threads of threadCounts) {
+    console.error(`… wasm${nat ? ' + native' : ''}, ${threads} thread(s)`);
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', JSON.stringify({ threads, native: nat, rounds: o.rounds })], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`measurement failed:\n${r.stderr.slice(-3000)}`);
+    rows.push(lastJson(r.stdout));
+  }
+}
+if (spawnSync(o.python, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0) {
+  for (const threads of threadCounts) {
+    console.error(`… PyTorch, ${threads} thread(s)`);
+    const r = spawnSync(o.python, ['-c', TORCH_SCRIPT, String(threads), String(o.rounds)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`PyTorch measurement failed:\n${r.stderr.slice(-3000)}`);
+    rows.push(lastJson(r.stdout));
+  }
+}
+
+const command = `node dist/bench/kernels.js --rounds ${o.rounds}`;
 const report = {
   benchmark: 'kernels',
-  shape: { batch: B, height: H, width: W, cin: C, cout: C, kernel: K },
-  gflopForward: gflop,
-  threads: 1,
-  machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}`,
-  rows,
-  command: `node dist/bench/kernels.js --rounds ${o.rounds} --backends ${o.backends}`,
+  conv: { batch: B, height: H, width: W, cin: C, cout: C, kernel: K, gflopForward: convGflop },
+  matmul: { m: N, k: N, n: N, gflop: matmulGflop },
+  target: 'conv forward+backward ≥ 60 % of the same path\'s matmul GFLOP/s',
+  machine: `${cores} × ${os.cpus()[0]?.model ?? 'cpu'}`,
+  rows: rows.map((r) => ({ ...r, convFwdBwdOverMatmul: r.convFwdBwdGflops / r.matmulGflops })),
+  command,
   date: new Date().toISOString(),
 };
 const dir = join(projectRoot(), 'bench', 'results');
 mkdirSync(dir, { recursive: true });
 writeFileSync(join(dir, 'kernels.json'), JSON.stringify(report, null, 2) + '\n');
-const f = (v: number | string) => (typeof v === 'number' ? v.toFixed(1) : v);
+const f = (v: number) => v.toFixed(1);
 const md = [
-  '| backend | conv fwd ms | fwd GFLOP/s (best / median) | fwd+bwd ms | fwd+bwd GFLOP/s (best / median) |',
-  '|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.backend} | ${f(r.forwardMs)} | ${f(r.forwardGflops)} / ${f(r.forwardGflopsMedian)} | ${f(r.fwdBwdMs)} | ${f(r.fwdBwdGflops)} / ${f(r.fwdBwdGflopsMedian)} |`),
+  '| path | threads | conv fwd GFLOP/s (best / median) | conv fwd+bwd GFLOP/s | matmul GFLOP/s | conv fwd+bwd ÷ matmul |',
+  '|---|---|---|---|---|---|',
+  ...report.rows.map(
+    (r) =>
+      `| ${r.path} | ${r.threads} | ${f(r.convForwardGflops)} / ${f(r.convForwardGflopsMedian)} | ${f(r.convFwdBwdGflops)} / ${f(r.convFwdBwdGflopsMedian)} | ${f(r.matmulGflops)} / ${f(r.matmulGflopsMedian)} | ${(100 * r.convFwdBwdOverMatmul).toFixed(0)} % |`,
+  ),
   '',
-  `3×3 conv, 64→64, 32×32, batch 32 (${gflop.toFixed(2)} GFLOP forward), 1 thread, ${report.machine}. Command: \`${report.command}\`.`,
+  `3×3 conv, 64→64, 32×32, batch 32 (${convGflop.toFixed(2)} GFLOP forward); matmul ${N}×${N}·${N}×${N}. Best of ${o.rounds} rounds after warm-up (median after the slash). ${report.machine}. Command: \`${command}\`.`,
 ].join('\n');
 writeFileSync(join(dir, 'kernels.md'), md + '\n');
 console.log(md);

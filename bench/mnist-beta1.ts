@@ -11,7 +11,7 @@ import { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
-import { initEngine } from '../src/engine/backend.js';
+import { engineInfo, initEngine } from '../src/engine/backend.js';
 import { DEFAULT_TRAIN_OPTIONS, reestimateBatchNorm, train } from '../src/train/trainer.js';
 import type { TrainOptions } from '../src/train/trainer.js';
 import { isArchName } from '../src/gc/presets.js';
@@ -78,7 +78,7 @@ const report = {
   parameters: result.model.countParams().total,
   beta: 1,
   backend,
-  threads: 1,
+  engine: engineInfo(),
   machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}`,
   budgetMinutes: o.minutes,
   epochsPlanned: epochs,
@@ -103,7 +103,7 @@ const md = [
   '|---|---|---|---|---|---|---|---|',
   `| mnist β=1 | ${o.arch} | ${report.parameters.toLocaleString('en')} | ${report.epochsCompleted.toFixed(2)}${report.stoppedByBudget ? ' (budget)' : ''} | ${report.trainMinutes.toFixed(1)} min | ${(100 * final.accuracy).toFixed(2)} % | ${final.bitsPerDim.toFixed(3)} | ≥ 99.0 % |`,
   '',
-  `Command: \`${report.command}\` (${report.machine}, ${backend} backend, 1 thread).`,
+  `Command: \`${report.command}\` (${report.machine}, ${backend} backend, ${report.engine.threads} wasm thread(s)${report.engine.native ? `, ${report.engine.native} kernels on ${report.engine.nativeThreads} thread(s)` : ''}).`,
 ].join('\n');
 writeFileSync(join(dir, 'mnist-beta1.md'), md + '\n');
 console.log(md);

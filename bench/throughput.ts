@@ -19,6 +19,9 @@ import { engineInfo, initEngine, tf } from '../src/engine/backend.js';
 import { nativeAddonPath } from '../src/engine/native_kernels.js';
 import { GenerativeClassifier } from '../src/gc/model.js';
 import { defaultConfig, isArchName } from '../src/gc/presets.js';
+import type { ArchName } from '../src/gc/presets.js';
+import { exportOnnx } from '../src/onnx/export.js';
+import { OnnxClassifier, onnxAvailable } from '../src/onnx/runtime.js';
 import { Optimizer } from '../src/train/optimizer.js';
 import { TrainingStep } from '../src/train/step.js';
 import { projectRoot } from '../src/util/paths.js';
@@ -75,8 +78,56 @@ function syntheticImages(n: number, size: number): Float32Array {
   return x;
 }
 
-async function measureChild(spec: { arch: string; threads: number; native: boolean; trainBatch: number; inferBatch: number; rounds: number }): Promise<Measurement> {
+interface ChildSpec {
+  arch: string;
+  threads: number;
+  native: boolean;
+  /** inference on onnxruntime-node (ONNX export) instead of tfjs; no training */
+  onnx?: boolean;
+  trainBatch: number;
+  inferBatch: number;
+  rounds: number;
+}
+
+async function measureOnnxChild(spec: ChildSpec): Promise<Measurement> {
+  await initEngine({ backend: 'wasm', threads: spec.threads, native: false, quiet: true });
+  const model = new GenerativeClassifier(defaultConfig(spec.arch as ArchName, Array.from({ length: 10 }, (_, i) => String(i))));
+  const { height, width, channels } = model.config.input;
+  const onnx = await OnnxClassifier.fromBytes(exportOnnx(model, { batch: spec.inferBatch }).bytes, model.config, { threads: spec.threads });
+  const xi = tf.tensor4d(syntheticImages(spec.inferBatch, height * width * channels), [spec.inferBatch, height, width, channels]);
+  const run = async () => {
+    const out = await onnx.infer(xi);
+    tf.dispose(Object.values(out));
+  };
+  await run();
+  const times: number[] = [];
+  for (let i = 0; i < spec.rounds; i++) {
+    const t = performance.now();
+    await run();
+    times.push((performance.now() - t) / 1000);
+  }
+  const infer = best(times);
+  return {
+    engine: 'onnxruntime',
+    arch: spec.arch,
+    threads: spec.threads,
+    native: null,
+    parameters: model.countParams().total,
+    trainBatch: 0,
+    inferBatch: spec.inferBatch,
+    trainImagesPerSecond: NaN,
+    trainImagesPerSecondMedian: NaN,
+    inferImagesPerSecond: spec.inferBatch / infer.best,
+    inferImagesPerSecondMedian: spec.inferBatch / infer.median,
+    peakRssMB: process.resourceUsage().maxRSS / 1024,
+  };
+}
+
+async function measureChild(spec: ChildSpec): Promise<Measurement> {
   if (!isArchName(spec.arch)) throw new Error(`unknown architecture ${spec.arch}`);
+  if (spec.onnx) return measureOnnxChild(spec);
+  // both thread pools get the same count in a native row (the library default is 1 for oneDNN)
+  if (spec.native) process.env.TRUSTGC_NATIVE_THREADS = String(spec.threads);
   await initEngine({ backend: 'wasm', threads: spec.threads, native: spec.native });
   const classes = Array.from({ length: 10 }, (_, i) => String(i));
   const model = new GenerativeClassifier(defaultConfig(spec.arch, classes));
@@ -150,17 +201,18 @@ if (o.child) {
 
 const cores = os.availableParallelism();
 const native = existsSync(nativeAddonPath());
+const threadCounts = cores > 1 ? [1, cores] : [1];
 const paths = [
-  { label: 'trustgc wasm', threads: 1, native: false },
-  ...(cores > 1 ? [{ label: 'trustgc wasm', threads: cores, native: false }] : []),
-  ...(native ? [{ label: 'trustgc wasm + oneDNN', threads: 1, native: true }, { label: 'trustgc wasm + oneDNN', threads: cores, native: true }] : []),
+  ...threadCounts.map((threads) => ({ label: 'trustgc wasm', threads, native: false, onnx: false })),
+  ...(native ? threadCounts.map((threads) => ({ label: 'trustgc wasm + oneDNN', threads, native: true, onnx: false })) : []),
+  ...((await onnxAvailable()) ? threadCounts.map((threads) => ({ label: 'trustgc onnxruntime-node (inference)', threads, native: false, onnx: true })) : []),
 ];
 const torchVersion = torchAvailable(o.python);
 const rows: Array<Measurement & { label: string }> = [];
 for (const arch of (o.archs as string).split(',')) {
   for (const p of paths) {
     console.error(`… ${arch}: ${p.label}, ${p.threads} thread(s)`);
-    const m = runChild({ arch, threads: p.threads, native: p.native, trainBatch: o.trainBatch, inferBatch: o.inferBatch, rounds: o.rounds });
+    const m = runChild({ arch, threads: p.threads, native: p.native, onnx: p.onnx, trainBatch: o.trainBatch, inferBatch: o.inferBatch, rounds: o.rounds });
     rows.push({ ...m, label: p.label });
   }
   if (torchVersion) {
@@ -175,7 +227,7 @@ for (const arch of (o.archs as string).split(',')) {
 }
 
 const torchRow = (arch: string, threads: number) => rows.find((r) => r.engine === 'pytorch' && r.arch === arch && r.threads === threads);
-const ratio = (v: number, ref: number | undefined) => (ref ? v / ref : undefined);
+const ratio = (v: number | null, ref: number | undefined) => (ref && v !== null && Number.isFinite(v) ? v / ref : undefined);
 const table = rows.map((r) => {
   const t = torchRow(r.arch, r.threads);
   return {
@@ -196,7 +248,7 @@ const report = {
 const dir = join(projectRoot(), 'bench', 'results');
 mkdirSync(dir, { recursive: true });
 writeFileSync(join(dir, 'throughput.json'), JSON.stringify(report, null, 2) + '\n');
-const f = (v: number | undefined, d = 1) => (v === undefined ? '–' : v.toFixed(d));
+const f = (v: number | undefined, d = 1) => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(d));
 const md = [
   '| preset | engine | threads | train img/s (best / median) | × PyTorch | infer img/s (best / median) | × PyTorch | peak RSS MB |',
   '|---|---|---|---|---|---|---|---|',

@@ -1,6 +1,8 @@
 /** trustgc public API. */
-export { initEngine, tf } from './engine/backend.js';
-export type { BackendName, EngineOptions } from './engine/backend.js';
+export { initEngine, engineInfo, tf } from './engine/backend.js';
+export type { BackendName, EngineInfo, EngineOptions } from './engine/backend.js';
+export { nativeStatus } from './engine/native_kernels.js';
+export { wasmThreadsStatus } from './engine/wasm_threads.js';
 
 export { InvertibleModule, Module, RunContext, EVAL } from './inn/module.js';
 export type { FlowResult, NamedParam } from './inn/module.js';
@@ -15,8 +17,8 @@ export { InvertibleSequence } from './inn/sequence.js';
 export { buildSubnet } from './inn/subnets.js';
 export type { SubnetSpec } from './inn/subnets.js';
 
-export { GenerativeClassifier } from './gc/model.js';
-export type { Inference } from './gc/model.js';
+export { GenerativeClassifier, inferenceFrom } from './gc/model.js';
+export type { Inference, InferenceModel } from './gc/model.js';
 export { GaussianMixtureHead } from './gc/gmm_head.js';
 export { ibLoss, lossWeights, smoothedTargets } from './gc/ib_loss.js';
 export { ARCH_NAMES, defaultConfig } from './gc/presets.js';
@@ -30,3 +32,8 @@ export type { TrainOptions, TrainEvents, TrainResult } from './train/trainer.js'
 export { evaluate, formatEvalTable } from './eval/evaluate.js';
 export type { EvalResult } from './eval/evaluate.js';
 export { loadModel, saveModel } from './io/checkpoint.js';
+export { TrainingStep } from './train/step.js';
+export { exportOnnx } from './onnx/export.js';
+export type { OnnxExportOptions, OnnxExportResult } from './onnx/export.js';
+export { OnnxClassifier, loadInferenceModel, onnxAvailable, compareOnnxWithTfjs } from './onnx/runtime.js';
+export type { EngineChoice } from './onnx/runtime.js';

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useBackend } from './helpers.js';
 import { buildCli } from '../src/cli/main.js';
+import { onnxAvailable } from '../src/onnx/runtime.js';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -63,13 +64,25 @@ describe('command line', () => {
     expect(result.images).toBe(40);
     expect(result.accuracy).toBeGreaterThanOrEqual(0);
     expect(Number.isFinite(result.bitsPerDim)).toBe(true);
+    // ONNX export, then the same evaluation on onnxruntime
+    if (!(await onnxAvailable())) return;
+    const e = await run(['export-onnx', '--model', dir, '--batch', '16']);
+    expect(e.error, e.error).toBeUndefined();
+    expect(e.out).toMatch(/wrote .*model\.onnx/);
+    expect(e.out).toMatch(/onnxruntime vs tfjs on 8 random images: .* — equal/);
+    const o = await run(['eval', '--model', dir, '--dataset', 'mnist', '--limit', '40', '--json', '--engine', 'onnx']);
+    expect(o.error, o.error).toBeUndefined();
+    const onnx = JSON.parse(o.out);
+    expect(onnx.accuracy).toBe(result.accuracy);
+    expect(Math.abs(onnx.bitsPerDim - result.bitsPerDim)).toBeLessThan(1e-4 * Math.abs(result.bitsPerDim));
+    expect((await run(['eval', '--model', dir, '--engine', 'gpu'])).error ?? '').toMatch(/unknown engine "gpu"/);
   });
 });
 
 describe('public API', () => {
   it('the package entry exports the main building blocks', async () => {
     const api = await import('../src/index.js');
-    for (const name of ['initEngine', 'GenerativeClassifier', 'AffineCouplingBlock', 'train', 'evaluate', 'loadModel', 'loadDataset']) {
+    for (const name of ['initEngine', 'GenerativeClassifier', 'AffineCouplingBlock', 'train', 'evaluate', 'loadModel', 'loadDataset', 'exportOnnx', 'OnnxClassifier', 'engineInfo']) {
       expect(api, name).toHaveProperty(name);
     }
   });
