@@ -1,5 +1,6 @@
 /** Convolution configurations the kernel tests run on every engine path, and their gradients. */
-import { randomArray, tf, useBackend } from './helpers.js';
+import { expect, it } from 'vitest';
+import { maxAbsDiff, randomArray, tf, useBackend } from './helpers.js';
 
 export type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 export type ConvCase = { x: [number, number, number, number]; k: [number, number, number, number]; stride: number; pad: Pad };
@@ -34,3 +35,18 @@ export async function convGrads(backend: 'wasm' | 'cpu', c: ConvCase) {
   return result;
 }
 
+
+/** One test per configuration: the wasm backend (with whatever kernels are registered) against cpu. */
+export function convCaseTests(): void {
+  for (const c of convCases) {
+    it(`conv ${c.x.join('x')} * ${c.k.join('x')} stride ${c.stride} pad ${JSON.stringify(c.pad)}`, async () => {
+      const ref = await convGrads('cpu', c);
+      const before = (await useBackend('wasm'), tf.memory().numTensors);
+      const got = await convGrads('wasm', c);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(maxAbsDiff(got.y, ref.y)).toBeLessThan(1e-4);
+      expect(maxAbsDiff(got.gx, ref.gx)).toBeLessThan(1e-4);
+      expect(maxAbsDiff(got.gw, ref.gw)).toBeLessThan(1e-4);
+    });
+  }
+}

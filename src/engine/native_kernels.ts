@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { convInfoFor } from './conv_info.js';
+import type { ConvAttrs } from './conv_info.js';
 import { projectRoot } from '../util/paths.js';
 
 export interface NativeAddon {
@@ -89,29 +91,10 @@ type WasmBackend = tf.KernelBackend & {
   typedArrayFromHeap(info: TensorInfo): backend_util.TypedArray;
 };
 
-type ConvAttrs = {
-  strides: [number, number] | number;
-  pad: 'same' | 'valid' | number | backend_util.ExplicitPadding;
-  dataFormat: 'NHWC' | 'NCHW';
-  dilations: [number, number] | number;
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  filterShape?: [number, number, number, number];
-  inputShape?: [number, number, number, number];
-};
-
 /** The addon's 17-number geometry, or undefined when it cannot express this convolution. */
 function geometry(xShape: number[], filterShape: number[], attrs: ConvAttrs): number[] | undefined {
   if (attrs.dataFormat === 'NCHW') return undefined;
-  const info = backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const info = convInfoFor(xShape, filterShape, attrs);
   const { top, left } = info.padInfo;
   // oneDNN wants the trailing padding that makes the output size exact (tfjs may list more).
   const bottom = (info.outHeight - 1) * info.strideHeight + (info.filterHeight - 1) * info.dilationHeight + 1 - info.inHeight - top;
@@ -174,42 +157,62 @@ export function registerNativeKernels(lib: NativeAddon): void {
   if (registered) return;
   registered = true;
 
-  registerWithFallback('Conv2D', ({ inputs, backend, attrs }) => {
-    const { x, filter } = inputs;
-    const g = isFloat(x, filter) ? geometry(x.shape, filter.shape, attrs as ConvAttrs) : undefined;
-    if (!g) return undefined;
-    const out = backend.makeOutput([g[0], g[7], g[8], g[6]], 'float32');
-    // Views are taken after makeOutput: growing the heap may replace its buffer.
-    const p = pointwise(g);
-    // 1×1 convs as matmuls: oneDNN's convolution is slow for the narrow (2–16 channel) ones here
-    if (p) lib.matMul(view(backend, x), view(backend, filter), view(backend, out), [1, p.rows, p.cin, p.cout, 0, 0]);
-    else lib.conv2dForward(view(backend, x), view(backend, filter), view(backend, out), g);
-    return out;
-  });
-
-  registerWithFallback('Conv2DBackpropInput', ({ inputs, backend, attrs }) => {
-    const { dy, filter } = inputs;
-    const a = attrs as ConvAttrs;
-    const g = isFloat(dy, filter) ? geometry(a.inputShape as number[], filter.shape, a) : undefined;
-    if (!g) return undefined;
-    const out = backend.makeOutput(a.inputShape as number[], 'float32');
-    const p = pointwise(g);
-    if (p) lib.matMul(view(backend, dy), view(backend, filter), view(backend, out), [1, p.rows, p.cout, p.cin, 0, 1]);
-    else lib.conv2dBackwardData(view(backend, dy), view(backend, filter), view(backend, out), g);
-    return out;
-  });
-
-  registerWithFallback('Conv2DBackpropFilter', ({ inputs, backend, attrs }) => {
-    const { x, dy } = inputs;
-    const a = attrs as ConvAttrs;
-    const g = isFloat(x, dy) ? geometry(x.shape, a.filterShape as number[], a) : undefined;
-    if (!g) return undefined;
-    const out = backend.makeOutput(a.filterShape as number[], 'float32');
-    const p = pointwise(g);
-    if (p) lib.matMul(view(backend, x), view(backend, dy), view(backend, out), [1, p.cin, p.rows, p.cout, 1, 0]);
-    else lib.conv2dBackwardFilter(view(backend, x), view(backend, dy), view(backend, out), g);
-    return out;
-  });
+  // The three convolution kernels differ only in operands, shapes and the oneDNN call; a 1×1,
+  // stride-1 convolution goes to matmul instead (oneDNN's convolution is slow for the narrow,
+  // 2–16 channel, 1×1 convs of the coupling subnets).
+  type Inputs = Record<string, TensorInfo>;
+  type Call = (p: Float32Array, q: Float32Array, out: Float32Array, g: number[]) => void;
+  const convKernels: Array<{
+    name: string;
+    operands: (i: Inputs) => [TensorInfo, TensorInfo];
+    xShape: (i: Inputs, a: ConvAttrs) => number[];
+    filterShape: (i: Inputs, a: ConvAttrs) => number[];
+    outShape: (g: number[], a: ConvAttrs) => number[];
+    direct: Call;
+    matmul: (m: { rows: number; cin: number; cout: number }) => number[];
+  }> = [
+    {
+      name: 'Conv2D',
+      operands: (i) => [i.x, i.filter],
+      xShape: (i) => i.x.shape,
+      filterShape: (i) => i.filter.shape,
+      outShape: (g) => [g[0], g[7], g[8], g[6]],
+      direct: (p, q, out, g) => lib.conv2dForward(p, q, out, g),
+      matmul: (m) => [1, m.rows, m.cin, m.cout, 0, 0], // y = x·W
+    },
+    {
+      name: 'Conv2DBackpropInput',
+      operands: (i) => [i.dy, i.filter],
+      xShape: (_, a) => a.inputShape as number[],
+      filterShape: (i) => i.filter.shape,
+      outShape: (_, a) => a.inputShape as number[],
+      direct: (p, q, out, g) => lib.conv2dBackwardData(p, q, out, g),
+      matmul: (m) => [1, m.rows, m.cout, m.cin, 0, 1], // dx = dy·Wᵀ
+    },
+    {
+      name: 'Conv2DBackpropFilter',
+      operands: (i) => [i.x, i.dy],
+      xShape: (i) => i.x.shape,
+      filterShape: (_, a) => a.filterShape as number[],
+      outShape: (_, a) => a.filterShape as number[],
+      direct: (p, q, out, g) => lib.conv2dBackwardFilter(p, q, out, g),
+      matmul: (m) => [1, m.cin, m.rows, m.cout, 1, 0], // dW = xᵀ·dy
+    },
+  ];
+  for (const k of convKernels) {
+    registerWithFallback(k.name, ({ inputs, backend, attrs }) => {
+      const a = attrs as ConvAttrs;
+      const [p, q] = k.operands(inputs);
+      const g = isFloat(p, q) ? geometry(k.xShape(inputs, a), k.filterShape(inputs, a), a) : undefined;
+      if (!g) return undefined;
+      const out = backend.makeOutput(k.outShape(g, a), 'float32');
+      // Views are taken after makeOutput: growing the heap may replace its buffer.
+      const m = pointwise(g);
+      if (m) lib.matMul(view(backend, p), view(backend, q), view(backend, out), k.matmul(m));
+      else k.direct(view(backend, p), view(backend, q), view(backend, out), g);
+      return out;
+    });
+  }
 
   registerWithFallback('BatchMatMul', ({ inputs, backend, attrs }) => {
     const { a, b } = inputs;

@@ -7,6 +7,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { convInfoFor } from './conv_info.js';
+import type { ConvAttrs } from './conv_info.js';
 
 type Backend = tf.KernelBackend & {
   incRef(dataId: object): void;
@@ -26,30 +28,6 @@ function callKernel(name: string, backend: Backend, inputs: Record<string, Tenso
 
 function release(backend: Backend, ...infos: TensorInfo[]): void {
   for (const info of infos) backend.disposeData(info.dataId);
-}
-
-type ConvAttrs = {
-  strides: [number, number] | number;
-  pad: 'same' | 'valid' | number | backend_util.ExplicitPadding;
-  dataFormat: 'NHWC' | 'NCHW';
-  dilations: [number, number] | number;
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  filterShape?: [number, number, number, number];
-  inputShape?: [number, number, number, number];
-};
-
-function convInfoFor(xShape: number[], filterShape: number[], attrs: ConvAttrs): backend_util.Conv2DInfo {
-  if (attrs.dataFormat === 'NCHW') throw new Error('trustgc engine: only NHWC convolutions are supported on wasm');
-  return backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
 }
 
 /**

@@ -9,11 +9,12 @@
  * a fixed batch size; the runtime pads the last batch.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { backend_util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { GenerativeClassifier } from '../gc/model.js';
 import { EVAL } from '../inn/module.js';
 import { OnnxGraph, attr } from './graph.js';
+import { convInfoFor } from '../engine/conv_info.js';
+import type { ConvAttrs } from '../engine/conv_info.js';
 import type { OnnxDType } from './graph.js';
 
 interface KernelCall {
@@ -276,17 +277,7 @@ class Translator {
   /** NHWC tfjs convolution as Transpose → Conv (NCHW) → Transpose; onnxruntime cancels the pairs. */
   private conv2d(x: TensorInfo, filter: TensorInfo, a: Record<string, unknown>): string {
     const g = this.graph;
-    if (a.dataFormat === 'NCHW') throw new Error('ONNX export: NCHW tfjs convolutions are not supported');
-    const info = backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number],
-      a.strides as number | [number, number],
-      (a.dilations as number | [number, number]) ?? 1,
-      a.pad as 'same',
-      a.dimRoundingMode as 'floor' | undefined,
-      false,
-      'channelsLast',
-    );
+    const info = convInfoFor(x.shape, filter.shape, a as unknown as ConvAttrs);
     const ref = this.lookup(filter);
     let weights: string;
     if (ref.dynamic) {
