@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tf, useBackend } from './helpers.js';
+import { maxAbsDiff, randomArray, tf, useBackend } from './helpers.js';
 import { bruteForceLogdet, reconstructionError, relativeError, scrambleParams } from './flow_check.js';
 import type { InvertibleModule } from '../src/inn/module.js';
 import { AffineCouplingBlock } from '../src/inn/coupling.js';
@@ -183,5 +183,32 @@ describe('coupling block parametrisation (official initial values)', () => {
     const nx = tf.norm(x.reshape([-1, 4]), 'euclidean', 1).mul(0.8).dataSync();
     const ny = tf.norm(y.reshape([-1, 4]), 'euclidean', 1).dataSync();
     for (let i = 0; i < nx.length; i++) expect(ny[i]).toBeCloseTo(nx[i], 4);
+  });
+});
+
+describe('batch norm in training mode', () => {
+  it('forward and gradients (x, γ, β) equal autodiff through mean and variance', async () => {
+    const { BatchNorm } = await import('../src/inn/layers.js');
+    const { RunContext } = await import('../src/inn/module.js');
+    const bn = new BatchNorm(5, { eps: 1e-4 });
+    bn.gamma.assign(tf.tensor1d([1.5, -0.5, 2, 0.7, 1]));
+    bn.beta.assign(tf.tensor1d([0.1, 0.2, -0.3, 0, 1]));
+    const x = tf.tensor4d(randomArray(3 * 4 * 2 * 5, 41).map((v, i) => v * (1 + (i % 5)) + (i % 5)), [3, 4, 2, 5]);
+    const w = tf.tensor4d(randomArray(3 * 4 * 2 * 5, 42), [3, 4, 2, 5]);
+    const reference = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(xx, [0, 1, 2]);
+      return tf.sum(tf.mul(tf.add(tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, 1e-4))), g), b), w));
+    };
+    // gradients through the fused op, via variableGrads on the layer's own variables
+    const { value, grads } = tf.variableGrads(() => {
+      const y = bn.apply(x, new RunContext(true, false));
+      return tf.sum(tf.mul(y, w)) as tf.Scalar;
+    }, [bn.gamma, bn.beta]);
+    const gx = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(bn.apply(xx, new RunContext(true, false)), w)))(x);
+    const [rx, rg, rb] = tf.grads(reference)([x, bn.gamma, bn.beta]);
+    expect(Math.abs(value.dataSync()[0] - reference(x, bn.gamma, bn.beta).dataSync()[0])).toBeLessThan(1e-3);
+    expect(maxAbsDiff(gx.dataSync(), rx.dataSync())).toBeLessThan(1e-4);
+    expect(maxAbsDiff(grads[bn.gamma.name].dataSync(), rg.dataSync())).toBeLessThan(1e-4);
+    expect(maxAbsDiff(grads[bn.beta.name].dataSync(), rb.dataSync())).toBeLessThan(1e-4);
   });
 });

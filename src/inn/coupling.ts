@@ -70,7 +70,8 @@ export class AffineCouplingBlock extends PostCouplingBlock {
   private coefficients(u1: tf.Tensor, ctx: RunContext): { ls: tf.Tensor; t: tf.Tensor } {
     const a = this.subnet.apply(u1, ctx);
     const [as, at] = splitChannels(a, this.c2);
-    return { ls: tf.mul(tf.tanh(tf.mul(as, 0.1)), this.clamp), t: tf.mul(at, this.shiftScale) };
+    // (the IB-INN variant does not scale the shift: skip the kernel)
+    return { ls: tf.mul(tf.tanh(tf.mul(as, 0.1)), this.clamp), t: this.shiftScale === 1 ? at : tf.mul(at, this.shiftScale) };
   }
 
   forward(x: tf.Tensor, ctx: RunContext = EVAL): FlowResult {

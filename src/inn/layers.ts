@@ -82,10 +82,13 @@ export interface BatchNormOptions {
 
 /** Batch normalisation over every axis but the last (channels). */
 /**
- * Batch norm with batch statistics, as one differentiable op with the closed-form gradient
- *   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ/σ · (dy − dβ/n − x̂·dγ/n)
- * (reductions over every axis but the channels). Autodiff through mean/variance would emit
- * about three times as many kernels; batch norm sits in every subnet, so this matters.
+ * Batch norm with batch statistics, as one differentiable op with the closed-form gradient.
+ * With c = x − μ, s = 1/σ and per-channel sums over every axis but the channels,
+ *   y  = c·(γs) + β
+ *   dβ = Σ dy,  dγ = s·Σ dy·c
+ *   dx = γs·(dy − dβ/n − c·s·dγ/n) = dy·(γs) + c·(−γs²·dγ/n) + (−γs·dβ/n)
+ * so forward and backward each touch full-size tensors only a few times (the scale vectors are
+ * per channel). Autodiff through mean/variance would emit about three times as many kernels.
  */
 function batchNormTraining(
   x: tf.Tensor,
@@ -104,16 +107,17 @@ function batchNormTraining(
     const variance = tf.mean(tf.square(centred), axes);
     onStats(mean, variance);
     const invStd = tf.rsqrt(tf.add(variance, eps));
-    const xhat = tf.mul(centred, invStd);
-    save([xhat, invStd, g]);
+    save([centred, invStd, g]);
     return {
-      value: tf.add(tf.mul(xhat, g), b),
+      value: tf.add(tf.mul(centred, tf.mul(g, invStd)), b),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xh, inv, gam] = saved;
+        const [c, s, gam] = saved;
         const dBeta = tf.sum(dy, axes);
-        const dGamma = tf.sum(tf.mul(dy, xh), axes);
-        const inner = tf.sub(tf.sub(dy, tf.div(dBeta, n)), tf.mul(xh, tf.div(dGamma, n)));
-        return [tf.mul(inner, tf.mul(gam, inv)), dGamma, dBeta];
+        const dGamma = tf.mul(tf.sum(tf.mul(dy, c), axes), s);
+        const gs = tf.mul(gam, s);
+        const cScale = tf.mul(tf.mul(gs, s), -1 / n);
+        const dx = tf.add(tf.add(tf.mul(dy, gs), tf.mul(c, tf.mul(cScale, dGamma))), tf.mul(tf.mul(gs, dBeta), -1 / n));
+        return [dx, dGamma, dBeta];
       },
     };
   };

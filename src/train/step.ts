@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GenerativeClassifier } from '../gc/model.js';
 import { RunContext } from '../inn/module.js';
 import type { Batch } from '../data/batches.js';
-import { Optimizer } from './optimizer.js';
+import type { Optimizer } from './optimizer.js';
 
 export interface StepSettings {
   lr: number;
@@ -50,16 +50,18 @@ export class TrainingStep {
   run(batch: Batch, s: StepSettings): StepOutcome {
     const ctx = new RunContext(true, true, s.seed);
     const { loss, lx, ly, accuracy, named } = this.accumulateGradients(batch, s, ctx);
-    const gradNorm = Optimizer.globalNorm(named);
+    const flat = this.optimizer.flatten(named);
+    tf.dispose([...named.values()]);
+    const gradNorm = flat.norm();
     const finite = Number.isFinite(loss) && Number.isFinite(gradNorm);
     if (finite) {
       const clip = s.clipNorm > 0 && gradNorm > s.clipNorm ? s.clipNorm / gradNorm : 1;
-      this.optimizer.apply(named, s.lr, clip);
+      this.optimizer.applyFlat(flat, s.lr, clip);
       ctx.commit();
     } else {
       ctx.discard();
     }
-    tf.dispose([...named.values()]);
+    flat.dispose();
     return { metrics: { loss, lx, ly, accuracy, gradNorm, lr: s.lr }, finite };
   }
 
