@@ -39,6 +39,8 @@ interface Measurement {
   inferImagesPerSecond: number;
   inferImagesPerSecondMedian: number;
   peakRssMB: number;
+  /** tfjs only: peak bytes of live tensors during one training step (tf.profile), MB */
+  stepPeakTensorMB?: number;
 }
 
 const cli = new Command('throughput')
@@ -159,6 +161,7 @@ async function measureChild(spec: ChildSpec): Promise<Measurement> {
   let seed = 1;
   const settings = { lr: 1e-4, scale: 1, chunk: spec.trainBatch, beta: 1, labelSmoothing: 0.01, clipNorm: 8 };
   const trainTimes = timed(() => void step.run(batch, { ...settings, seed: seed++ }), 2, spec.rounds);
+  const profile = await tf.profile(() => void step.run(batch, { ...settings, seed: seed++ }));
   const info = engineInfo();
   return {
     engine: 'trustgc',
@@ -173,6 +176,7 @@ async function measureChild(spec: ChildSpec): Promise<Measurement> {
     inferImagesPerSecond: spec.inferBatch / infer.best,
     inferImagesPerSecondMedian: spec.inferBatch / infer.median,
     peakRssMB: process.resourceUsage().maxRSS / 1024,
+    stepPeakTensorMB: profile.peakBytes / 1e6,
   };
 }
 
@@ -250,11 +254,11 @@ mkdirSync(dir, { recursive: true });
 writeFileSync(join(dir, 'throughput.json'), JSON.stringify(report, null, 2) + '\n');
 const f = (v: number | undefined, d = 1) => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(d));
 const md = [
-  '| preset | engine | threads | train img/s (best / median) | × PyTorch | infer img/s (best / median) | × PyTorch | peak RSS MB |',
-  '|---|---|---|---|---|---|---|---|',
+  '| preset | engine | threads | train img/s (best / median) | × PyTorch | infer img/s (best / median) | × PyTorch | peak RSS MB | tensors per training step, peak MB |',
+  '|---|---|---|---|---|---|---|---|---|',
   ...table.map(
     (r) =>
-      `| ${r.arch} | ${r.label} | ${r.threads} | ${f(r.trainImagesPerSecond)} / ${f(r.trainImagesPerSecondMedian)} | ${f(r.trainVsPytorch, 2)} | ${f(r.inferImagesPerSecond)} / ${f(r.inferImagesPerSecondMedian)} | ${f(r.inferVsPytorch, 2)} | ${f(r.peakRssMB, 0)} |`,
+      `| ${r.arch} | ${r.label} | ${r.threads} | ${f(r.trainImagesPerSecond)} / ${f(r.trainImagesPerSecondMedian)} | ${f(r.trainVsPytorch, 2)} | ${f(r.inferImagesPerSecond)} / ${f(r.inferImagesPerSecondMedian)} | ${f(r.inferVsPytorch, 2)} | ${f(r.peakRssMB, 0)} | ${f(r.stepPeakTensorMB, 0)} |`,
   ),
   '',
   `Training: batch ${o.trainBatch} in one pass (IB loss β = 1, gradients, clipping, SGD momentum step); inference: batch ${o.inferBatch}, eval mode, logits and log p(x). ` +

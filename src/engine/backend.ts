@@ -56,6 +56,8 @@ export async function initEngine(options: EngineOptions = {}): Promise<BackendNa
     useThreadedWasm(threadsConfigured, (reason) => {
       if (!options.quiet) console.warn(`trustgc: multi-threaded wasm unavailable (${reason}); using one thread`);
     });
+  } else if (options.threads !== undefined && options.threads !== threadsConfigured && !options.quiet) {
+    console.warn(`trustgc: the engine already runs on ${threadsConfigured} wasm thread(s); threads: ${options.threads} is ignored (it is fixed by the first initEngine call)`);
   }
   // Production mode: no debug checks, and no console banner suggesting tfjs-node.
   tf.env().set('PROD', true);
