@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
-import { initEngine, parseBackendName } from '../engine/backend.js';
+import { engineInfo, initEngine, parseBackendName } from '../engine/backend.js';
 import { ARCH_NAMES, defaultConfig, isArchName } from '../gc/presets.js';
 import { GenerativeClassifier } from '../gc/model.js';
 import { DEFAULT_TRAIN_OPTIONS, TrainingDivergedError, resumeTraining, train } from '../train/trainer.js';
@@ -82,6 +82,8 @@ function trainReporter(quiet: boolean): Reporter {
       if (!quiet) {
         console.error(`${resumed ? 'resuming' : 'training'} ${model.config.arch} (${c.total.toLocaleString('en')} parameters) on ${ds.name}: ` +
           `${ds.labels.length} images, ${stepsPerEpoch} steps/epoch, from epoch ${state.epoch} step ${state.step}`);
+        const e = engineInfo();
+        console.error(`engine: ${e.backend}${e.backend === 'wasm' ? `, ${e.threads} thread(s)` : ''}${e.native ? ` + ${e.native} kernels on ${e.nativeThreads} thread(s)` : ''}`);
       }
     },
     onStep({ state, metrics, imagesPerSecond, stepsPerEpoch }) {
