@@ -116,6 +116,8 @@ export function exportOnnx(model: GenerativeClassifier, options: OnnxExportOptio
 
 const NCHW = [0, 3, 1, 2];
 const NHWC = [0, 2, 3, 1];
+/** where NHWC axis k sits in NCHW */
+const NHWC_AXIS_IN_NCHW = [0, 2, 3, 1];
 
 const UNARY: Record<string, string> = {
   Neg: 'Neg', Exp: 'Exp', Log: 'Log', Tanh: 'Tanh', Atan: 'Atan', Relu: 'Relu', Sigmoid: 'Sigmoid',
@@ -153,10 +155,59 @@ class Translator {
     byShape.set(info.shape.join('x'), ref);
   }
 
-  /** The ONNX name of a value; constants become initializers on first use. */
+  /**
+   * Values produced by convolutions are kept in ONNX's NCHW layout (they are the tfjs NHWC tensor,
+   * transposed) so that runs of convolutions and elementwise ops need no transposes in between;
+   * `name` gives every other consumer the tfjs layout, transposing back once per value.
+   */
+  private readonly nchw = new Set<string>();
+  private readonly converted = new Map<string, string>();
+
+  private convert(name: string, perm: number[]): string {
+    const key = `${name}|${perm.join('')}`;
+    let out = this.converted.get(key);
+    if (!out) {
+      out = this.graph.op('Transpose', [name], { perm: attr.ints(perm) });
+      this.converted.set(key, out);
+    }
+    return out;
+  }
+
+  private isNchw(info: TensorInfo): boolean {
+    const ref = this.lookup(info);
+    return ref.dynamic && this.nchw.has(ref.name);
+  }
+
+  /** The value in NCHW layout (`info` is a 4-D NHWC tfjs tensor, or broadcasts against one). */
+  private nchwName(info: TensorInfo): string {
+    const ref = this.lookup(info);
+    if (ref.dynamic && this.nchw.has(ref.name)) return ref.name;
+    const rank = info.shape.length;
+    const padded = [...Array(4 - rank).fill(1), ...info.shape];
+    const [a, b, c, d] = padded;
+    if (!ref.dynamic && info.dtype === 'float32') {
+      // constant: reorder its values once, at export
+      const src = ref.values as Float32Array;
+      const dst = new Float32Array(src.length);
+      for (let i = 0; i < a; i++) for (let j = 0; j < b; j++) for (let k = 0; k < c; k++) for (let l = 0; l < d; l++) {
+        dst[((i * d + l) * b + j) * c + k] = src[((i * b + j) * c + k) * d + l];
+      }
+      return this.graph.initializer(this.graph.fresh('const_nchw'), 'float32', [a, d, b, c], dst);
+    }
+    const plain = this.name(info);
+    const four = rank === 4 ? plain : this.graph.op('Reshape', [plain, this.graph.int64(padded)]);
+    return this.convert(four, NCHW);
+  }
+
+  private defineNchw(info: TensorInfo, name: string): void {
+    this.nchw.add(name);
+    this.define(info, { dynamic: true, name });
+  }
+
+  /** The ONNX name of a value in the tfjs layout; constants become initializers on first use. */
   name(info: TensorInfo): string {
     const ref = this.lookup(info);
-    if (ref.dynamic) return ref.name;
+    if (ref.dynamic) return this.nchw.has(ref.name) ? this.convert(ref.name, NHWC) : ref.name;
     const name = this.graph.fresh('const');
     const values = ref.values;
     const dtype: OnnxDType = info.dtype === 'int32' ? 'int32' : info.dtype === 'bool' ? 'bool' : 'float32';
@@ -178,8 +229,49 @@ class Translator {
       for (const out of call.outputs) this.constant(out);
       return;
     }
+    if (this.emitNchw(call, inputs)) return;
     const names = this.emit(call);
     call.outputs.forEach((out, i) => this.define(out, { dynamic: true, name: names[i] }));
+  }
+
+  /** Ops that can stay in NCHW when a convolution's output feeds them; false: not handled here. */
+  private emitNchw(call: KernelCall, inputs: TensorInfo[]): boolean {
+    const g = this.graph;
+    const k = call.kernel;
+    const out = call.outputs[0];
+    const inp = call.inputs as Record<string, TensorInfo>;
+    if (k === 'Conv2D') {
+      this.defineNchw(out, this.conv2d(inp.x, inp.filter, call.attrs));
+      return true;
+    }
+    if (!inputs.some((t) => this.isNchw(t)) || out.shape.length !== 4 || out.dtype !== 'float32') return false;
+    if (k in UNARY || k === 'Rsqrt' || k === 'Square') {
+      const x = this.nchwName(inp.x);
+      const y = k === 'Rsqrt' ? g.op('Reciprocal', [g.op('Sqrt', [x])]) : k === 'Square' ? g.op('Mul', [x, x]) : g.op(UNARY[k], [x]);
+      this.defineNchw(out, y);
+      return true;
+    }
+    if (k in BINARY) {
+      if (inp.a.shape.length > 4 || inp.b.shape.length > 4) return false;
+      this.defineNchw(out, g.op(BINARY[k], [this.nchwName(inp.a), this.nchwName(inp.b)]));
+      return true;
+    }
+    const toNchwAxis = (axis: number) => NHWC_AXIS_IN_NCHW[axis < 0 ? axis + 4 : axis];
+    if (k === 'Concat') {
+      const list = call.inputs as TensorInfo[];
+      if (list.some((t) => t.shape.length !== 4)) return false;
+      const axis = toNchwAxis(Array.isArray(call.attrs.axis) ? (call.attrs.axis as number[])[0] : (call.attrs.axis as number));
+      this.defineNchw(out, g.op('Concat', list.map((t) => this.nchwName(t)), { axis: attr.int(axis) }));
+      return true;
+    }
+    if (k === 'SplitV') {
+      const axisNhwc = (call.attrs.axis as number) < 0 ? (call.attrs.axis as number) + 4 : (call.attrs.axis as number);
+      const sizes = call.outputs.map((o) => o.shape[axisNhwc]);
+      const names = g.node('Split', [this.nchwName(inp.x), g.int64(sizes)], { axis: attr.int(toNchwAxis(axisNhwc)) }, sizes.length);
+      call.outputs.forEach((o, i) => this.defineNchw(o, names[i]));
+      return true;
+    }
+    return false;
   }
 
   private emit(call: KernelCall): string[] {
@@ -263,8 +355,6 @@ class Translator {
         const right = a.transposeB ? swap(inp.b) : this.name(inp.b);
         return [g.op('MatMul', [left, right])];
       }
-      case 'Conv2D':
-        return [this.conv2d(inp.x, inp.filter, a)];
     }
     throw new Error(`ONNX export: tfjs kernel ${k} has no ONNX translation yet`);
   }
@@ -274,7 +364,7 @@ class Translator {
     return this.graph.initializer(name, 'float32', [], Float32Array.of(v));
   }
 
-  /** NHWC tfjs convolution as Transpose → Conv (NCHW) → Transpose; onnxruntime cancels the pairs. */
+  /** NHWC tfjs convolution as an ONNX Conv on the NCHW layout of its input; the result is NCHW. */
   private conv2d(x: TensorInfo, filter: TensorInfo, a: Record<string, unknown>): string {
     const g = this.graph;
     const info = convInfoFor(x.shape, filter.shape, a as unknown as ConvAttrs);
@@ -293,14 +383,12 @@ class Translator {
       weights = g.initializer(g.fresh('conv_weight'), 'float32', [co, ci, kh, kw], dst);
     }
     const { top, left, bottom, right } = info.padInfo;
-    const xt = g.op('Transpose', [this.name(x)], { perm: attr.ints(NCHW) });
-    const y = g.op('Conv', [xt, weights], {
+    return g.op('Conv', [this.nchwName(x), weights], {
       kernel_shape: attr.ints([info.filterHeight, info.filterWidth]),
       strides: attr.ints([info.strideHeight, info.strideWidth]),
       dilations: attr.ints([info.dilationHeight, info.dilationWidth]),
       pads: attr.ints([top, left, bottom, right]),
     });
-    return g.op('Transpose', [y], { perm: attr.ints(NHWC) });
   }
 }
 
