@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
-import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { replaceWithFallback } from './wasm_kernels.js';
 import { convInfoFor } from './conv_info.js';
 import type { ConvAttrs } from './conv_info.js';
 import { projectRoot } from '../util/paths.js';
@@ -120,27 +121,18 @@ function isFloat(...infos: TensorInfo[]): boolean {
   return infos.every((t) => t.dtype === 'float32');
 }
 
+/** Puts a native kernel in front of the wasm one, counting which of the two ran. */
 function registerWithFallback(
   name: string,
   native: (args: { inputs: Record<string, TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> }) => TensorInfo | undefined,
 ): void {
-  const previous = tf.getKernel(name, 'wasm');
-  if (!previous) throw new Error(`trustgc engine: wasm kernel ${name} missing`);
-  const fallback = previous.kernelFunc;
   const count = (calls[name] = { native: 0, fallback: 0 });
-  const kernelFunc = ((args: never) => {
+  replaceWithFallback(name, (args: never) => {
     const out = native(args);
-    if (out) {
-      count.native++;
-      return out;
-    }
-    count.fallback++;
-    return fallback(args);
-  }) as KernelFunc;
-  tf.unregisterKernel(name, 'wasm');
-  // Keep the previous set-up function: the fallback may call into stock wasm code.
-  const config: KernelConfig = { kernelName: name, backendName: 'wasm', kernelFunc, setupFunc: previous.setupFunc };
-  tf.registerKernel(config);
+    if (out) count.native++;
+    else count.fallback++;
+    return out;
+  });
 }
 
 /** How often each kernel ran natively or fell back to wasm (for tests and profiles). */

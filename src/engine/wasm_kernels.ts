@@ -266,8 +266,11 @@ function product(dims: number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
 
-/** Registers `fast` in front of the current kernel, which still handles what `fast` declines. */
-function replaceWithFallback(name: string, fast: (args: never) => TensorInfo | TensorInfo[] | undefined): void {
+/**
+ * Registers `fast` in front of the current wasm kernel, which still handles what `fast` declines
+ * (returns undefined for); the current kernel's set-up function is kept, since it may call stock code.
+ */
+export function replaceWithFallback(name: string, fast: (args: never) => TensorInfo | TensorInfo[] | undefined): void {
   const previous = tf.getKernel(name, BACKEND);
   if (!previous) throw new Error(`trustgc engine: wasm kernel ${name} missing`);
   const fallback = previous.kernelFunc;
