@@ -6,7 +6,6 @@
  */
 
 const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
 const WIRE_BYTES = 2;
 const WIRE_FIXED32 = 5;
 
@@ -45,14 +44,6 @@ export class ProtoWriter {
     this.tag(field, WIRE_FIXED32);
     const b = new Uint8Array(4);
     new DataView(b.buffer).setFloat32(0, value, true);
-    this.push(b);
-    return this;
-  }
-
-  double(field: number, value: number): this {
-    this.tag(field, WIRE_FIXED64);
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setFloat64(0, value, true);
     this.push(b);
     return this;
   }

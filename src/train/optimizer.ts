@@ -74,14 +74,6 @@ export class Optimizer {
     return this.t;
   }
 
-  /** Global L2 norm of the gradients. */
-  static globalNorm(grads: Map<string, tf.Tensor>): number {
-    return tf.tidy(() => {
-      const squares = [...grads.values()].map((g) => tf.sum(tf.square(g)));
-      return Math.sqrt(tf.addN(squares).dataSync()[0]);
-    });
-  }
-
   /** The gradients of each group as one vector (a missing gradient counts as zero). */
   flatten(grads: Map<string, tf.Tensor>): FlatGradients {
     return new FlatGradients(
