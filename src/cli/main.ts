@@ -1,5 +1,5 @@
 /**
- * trustgc command line: train, eval, info, demo.
+ * trustgc command line: train, eval, info, demo, export-onnx, import, predict, calibrate-ood.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
@@ -20,6 +20,10 @@ import { exportOnnx } from '../onnx/export.js';
 import { ONNX_FILE, OnnxClassifier, compareOnnxWithTfjs, formatComparison, loadInferenceModel, onnxAvailable } from '../onnx/runtime.js';
 import type { EngineChoice } from '../onnx/runtime.js';
 import { writeFileAtomic } from '../io/safetensors.js';
+import { phaseBar } from './progress.js';
+import { addModelCommands, parseCrops } from './model_commands.js';
+import { readClassIndex } from '../data/class_index.js';
+import { evaluateClassFolder, formatFolderEval, listClassFolder } from '../eval/folder_eval.js';
 
 const num = (what: string) => (v: string) => {
   const x = Number(v);
@@ -40,25 +44,6 @@ const list = (v: string) => v.split(',').filter(Boolean).map((s) => {
 /** Console reporting for a training run: progress bar on a terminal, log lines otherwise. */
 type Reporter = TrainEvents & { stopRequested: boolean };
 
-/** A progress bar for a phase of known length (terminal only; silent in logs and CI). */
-function phaseBar(label: string): { update(done: number, total: number): void; stop(): void } {
-  let bar: cliProgress.SingleBar | null = null;
-  return {
-    update(done, total) {
-      if (!process.stderr.isTTY) return;
-      if (!bar) {
-        bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total} | eta {eta_formatted}`, hideCursor: true }, cliProgress.Presets.shades_classic);
-        bar.start(total, 0);
-      }
-      bar.update(done);
-      if (done >= total) this.stop();
-    },
-    stop() {
-      bar?.stop();
-      bar = null;
-    },
-  };
-}
 
 function trainReporter(quiet: boolean): Reporter {
   const tty = process.stderr.isTTY;
@@ -245,10 +230,24 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     .requiredOption('--model <dir>', 'model folder (config.json + model.safetensors)')
     .option('--dataset <name>', 'data set (test split)', 'mnist')
     .option('--limit <n>', 'evaluate only the first n test images', int('limit'))
+    .option('--data <folder>', 'evaluate an image folder <folder>/<class id>/<image> instead (ImageNet style: resize, crops, top-1/top-5)')
+    .option('--class-index <file>', 'with --data: class ids in model order (default: the model\'s class ids or names)')
+    .option('--crops <n>', 'with --data: 1 (centre crop) or 10 (TenCrop, posteriors averaged)', parseCrops, 1)
     .option('--engine <name>', 'auto (onnxruntime when the model has an ONNX export and onnxruntime-node loads, else tfjs) | tfjs | onnx', 'auto')
     .option('--json', 'print JSON', false)
     .action(async (o) => {
       const model = await loadInferenceModel(o.model, o.engine as EngineChoice);
+      if (o.data) {
+        const ids = o.classIndex ? readClassIndex(o.classIndex).ids : (model.config.classIds ?? model.config.classNames);
+        if (ids.length !== model.classes) throw new Error(`the class index lists ${ids.length} classes, the model has ${model.classes}`);
+        const files = listClassFolder(o.data, ids, o.limit);
+        const bar = phaseBar(`evaluating ${files.length} images × ${o.crops} crop${o.crops > 1 ? 's' : ''}`);
+        const r = await evaluateClassFolder(model, files, { crops: o.crops, name: o.data, onProgress: (d, t) => bar.update(d, t) });
+        bar.stop();
+        console.log(o.json ? JSON.stringify(r, null, 2) : formatFolderEval(r));
+        await model.dispose();
+        return;
+      }
       const decoding = phaseBar('decoding images');
       const ds = firstN(await loadDataset(o.dataset, 'test', { onProgress: (d, t) => decoding.update(d, t) }), o.limit);
       const bar = phaseBar(`evaluating (${model instanceof OnnxClassifier ? 'onnxruntime' : 'tfjs'})`);
@@ -290,15 +289,24 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     .option('--model <dir>', 'inspect a saved model instead')
     .action((o) => {
       if (!o.model && !isArchName(o.arch)) throw new InvalidArgumentError(`unknown architecture "${o.arch}"`);
-      const model = o.model ? loadModel(o.model) : new GenerativeClassifier(defaultConfig(o.arch, MNIST_CLASSES));
+      // the class count only matters for the head: the ImageNet model has 1000 classes, the others 10
+      const classes = o.arch === 'imagenet-resnet50-inn' ? Array.from({ length: 1000 }, (_, k) => String(k)) : MNIST_CLASSES;
+      const model = o.model ? loadModel(o.model) : new GenerativeClassifier(defaultConfig(o.arch, classes));
       const c = model.countParams();
       const i = model.config.input;
+      const macs = model.macs();
       console.log(`architecture  ${model.config.arch}`);
       console.log(`input         ${i.height}×${i.width}×${i.channels}, latent ${model.dims} dims, ${model.classes} classes`);
       console.log(`nodes         ${model.inn.nodes.length}: ${summariseNames(model.inn.nodes.map((n) => n.name))}`);
       console.log(`parameters    ${c.total.toLocaleString('en')} (network ${c.inn.toLocaleString('en')}, head ${c.head.toLocaleString('en')})`);
+      const g = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(3)} G` : `${(n / 1e6).toFixed(2)} M`);
+      console.log(
+        `MACs / image  ${g(macs.learned + macs.fixed)} (learned subnets ${g(macs.learned)}, fixed mixing/reshape/Haar/DCT as dense ops ${g(macs.fixed)}; head ${g(macs.head)})`,
+      );
       model.dispose();
     });
+
+  addModelCommands(program);
 
   program
     .command('demo')

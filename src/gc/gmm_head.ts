@@ -57,6 +57,14 @@ export class GaussianMixtureHead extends Module {
     return this.phi ? (tf.logSoftmax(this.phi) as tf.Tensor1D) : (tf.fill([this.classes], -Math.log(this.classes)) as tf.Tensor1D);
   }
 
+  /** MACs of the cross terms z·μ_y per image (factorised for low-rank means). */
+  macs(): number {
+    const m = this.classes;
+    if (!this.muT) return m * this.dims;
+    const k = this.muT.shape[1] as number;
+    return m * this.freeDims + k * (this.dims - this.freeDims) + m * k;
+  }
+
   /** Squared distances ‖z − μ_y‖², shape [B, M]. */
   squaredDistances(z: tf.Tensor2D): tf.Tensor2D {
     if (z.shape[1] !== this.dims) throw new Error(`GMM head expects latents of ${this.dims} dims, got ${z.shape[1]}`);

@@ -116,18 +116,26 @@ export class GenerativeClassifier implements InferenceModel {
     return { inn, head, total: inn + head };
   }
 
+  /** Multiply-accumulates per image: INN (learned / fixed ops) and the head's distances. */
+  macs(): { learned: number; fixed: number; head: number } {
+    const { height, width, channels } = this.config.input;
+    return { ...this.inn.macs([height, width, channels]), head: this.head.macs() };
+  }
+
   /** Throws a clear error for a batch of the wrong shape or with non-finite pixels. */
   checkInput(x: tf.Tensor, checkFinite = true): void {
     checkImageBatch(this.config, x, checkFinite);
   }
 
   normalize(x01: tf.Tensor): tf.Tensor4D {
-    return tf.mul(tf.sub(x01, this.mean), this.invStd) as tf.Tensor4D;
+    return tf.tidy(() => tf.mul(tf.sub(x01, this.mean), this.invStd) as tf.Tensor4D);
   }
 
   /** z = f(normalised x) and log|det J| per sample. */
   latent(x01: tf.Tensor, ctx: RunContext = EVAL): { z: tf.Tensor2D; logdet: tf.Tensor1D } {
-    const { y, logdet } = this.inn.forward(this.normalize(x01), ctx);
+    const xn = this.normalize(x01);
+    const { y, logdet } = this.inn.forward(xn, ctx);
+    if (!ctx.training) xn.dispose(); // inference frees activations as it goes (sequence.ts)
     return { z: y as tf.Tensor2D, logdet };
   }
 

@@ -6,6 +6,8 @@
  *                    (IBINN_SMALL.md §2.1): 3 770 634 parameters.
  * - 'ibinn-cifar10': the IB-INN CIFAR-10 model (§2.2): 11 193 154 parameters.
  * - 'tiny-mnist', 'tiny-rgb32': small fast variants with the same block types, for tests and demos.
+ * - 'imagenet-resnet50-inn': the paper's ImageNet INN (imagenet_inn.ts): 77 486 672 parameters.
+ * - 'imagenet-mini': the same structure at 32×32 with small widths (tests, PyTorch cross-check).
  */
 import { AffineCouplingBlock } from '../inn/coupling.js';
 import { DownsampleCouplingBlock } from '../inn/downsample_coupling.js';
@@ -16,6 +18,8 @@ import { GlowFcCoupling } from '../inn/glow_fc.js';
 import { InvertibleSequence } from '../inn/sequence.js';
 import type { LossFormulation } from './ib_loss.js';
 import { MersenneTwister } from '../util/rng.js';
+import { IMAGENET_LAYOUTS, buildImagenetInn } from './imagenet_inn.js';
+import type { ImagenetArchName } from './imagenet_inn.js';
 
 export interface InputSpec {
   height: number;
@@ -36,11 +40,15 @@ export interface ModelConfig {
   loss: { formulation: LossFormulation; labelSmoothing: number };
   /** DCT pooling log-det: the exact value, or the official code's constant (for comparable bits/dim) */
   dctLogdet: 'exact' | 'official';
+  /** ImageNet layouts: hard permutations stored as index vectors (default) or dense matrices */
+  mixingStorage?: 'dense' | 'indices';
+  /** data-set identifiers of the classes (e.g. ImageNet WordNet ids), same order as classNames */
+  classIds?: string[];
   /** seeds weights, fixed rotations; the latent permutation always uses numpy seed 0 as official */
   seed: number;
 }
 
-export const ARCH_NAMES = ['ibinn-mnist', 'ibinn-cifar10', 'tiny-mnist', 'tiny-rgb32'] as const;
+export const ARCH_NAMES = ['ibinn-mnist', 'ibinn-cifar10', 'tiny-mnist', 'tiny-rgb32', 'imagenet-resnet50-inn', 'imagenet-mini'] as const;
 export type ArchName = (typeof ARCH_NAMES)[number];
 
 const MNIST_INPUT: InputSpec = { height: 28, width: 28, channels: 1, mean: [0.5], std: [0.5] };
@@ -79,7 +87,13 @@ interface IbinnLayout {
 
 const stageOf = (blocks: number, width: number, dropout: number, firstReluFirst = true): StageSpec => ({ blocks, width, dropout, firstReluFirst });
 
-const LAYOUTS: Record<ArchName, IbinnLayout> = {
+type IbinnArchName = Exclude<ArchName, ImagenetArchName>;
+
+export function isImagenetArch(arch: ArchName): arch is ImagenetArchName {
+  return arch in IMAGENET_LAYOUTS;
+}
+
+const LAYOUTS: Record<IbinnArchName, IbinnLayout> = {
   'ibinn-mnist': {
     input: MNIST_INPUT,
     haar: true,
@@ -123,7 +137,11 @@ const LAYOUTS: Record<ArchName, IbinnLayout> = {
 };
 
 /** Default gradient-accumulation chunk of each architecture (see IbinnLayout.trainingChunk). */
-export const TRAINING_CHUNK = Object.fromEntries(ARCH_NAMES.map((a) => [a, LAYOUTS[a].trainingChunk])) as Record<ArchName, number>;
+export const TRAINING_CHUNK: Record<ArchName, number> = {
+  ...(Object.fromEntries(Object.entries(LAYOUTS).map(([a, l]) => [a, l.trainingChunk])) as Record<IbinnArchName, number>),
+  'imagenet-resnet50-inn': 4,
+  'imagenet-mini': 64,
+};
 
 export function isArchName(name: string): name is ArchName {
   return (ARCH_NAMES as readonly string[]).includes(name);
@@ -131,6 +149,22 @@ export function isArchName(name: string): name is ArchName {
 
 /** Default configuration of an architecture for a class list. */
 export function defaultConfig(arch: ArchName, classNames: string[], seed = 0): ModelConfig {
+  if (isImagenetArch(arch)) {
+    const l = IMAGENET_LAYOUTS[arch];
+    // HEAD_AND_LOSS.md: μ init 3.5, low-rank K, μ_conv init 0.01, no class prior, smoothing 0.05
+    return {
+      format: 'trustgc-model',
+      version: 1,
+      arch,
+      classNames,
+      input: l.input,
+      head: { muInit: 3.5, learnClassWeights: false, lowRank: { meanDims: l.meanDims, k: l.lowRankK, init: 0.01 } },
+      loss: { formulation: 'imagenet', labelSmoothing: 0.05 },
+      dctLogdet: 'official',
+      mixingStorage: 'indices',
+      seed,
+    };
+  }
   const layout = LAYOUTS[arch];
   return {
     format: 'trustgc-model',
@@ -182,11 +216,15 @@ function ibinnNetwork(layout: IbinnLayout, dctLogdet: 'exact' | 'official', rng:
 }
 
 export function buildArchitecture(config: ModelConfig, rng: MersenneTwister): InvertibleSequence {
-  const layout = LAYOUTS[config.arch];
+  const arch = config.arch;
+  const layout = isImagenetArch(arch) ? IMAGENET_LAYOUTS[arch] : LAYOUTS[arch];
   const [want, got] = [layout.input, config.input];
   if (want.height !== got.height || want.width !== got.width || want.channels !== got.channels) {
     throw new Error(`architecture ${config.arch} needs ${want.height}×${want.width}×${want.channels} inputs, config says ${got.height}×${got.width}×${got.channels}`);
   }
   // the config's normalisation (mean/std) is used as stored; only the geometry is fixed
-  return ibinnNetwork({ ...layout, input: got }, config.dctLogdet, rng);
+  if (isImagenetArch(arch)) {
+    return buildImagenetInn({ ...IMAGENET_LAYOUTS[arch], input: got }, { dctLogdet: config.dctLogdet, mixingStorage: config.mixingStorage ?? 'indices' }, rng);
+  }
+  return ibinnNetwork({ ...LAYOUTS[arch], input: got }, config.dctLogdet, rng);
 }

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { EVAL, RunContext, sumPerSample } from './module.js';
-import type { FlowResult } from './module.js';
+import type { FlowResult, MacCount } from './module.js';
 import { PostCouplingBlock } from './post_coupling.js';
 import type { PostCouplingOptions } from './post_coupling.js';
 import { concatChannels, splitChannels } from './ops.js';
@@ -32,12 +32,19 @@ export interface CouplingOptions {
   actNormInit?: number;
   /** fixed channel mixing: ImageNet checkpoints use hard permutations, IB-INN random rotations */
   mixing?: 'permutation' | 'orthogonal';
+  /** dense matrix or index storage of a hard permutation (post_coupling.ts) */
+  mixingStorage?: 'dense' | 'indices';
 }
 
-export function postOptionsFor(variant: CouplingVariant, actNormInit: number | undefined, mixing: 'permutation' | 'orthogonal' | undefined): PostCouplingOptions {
+export function postOptionsFor(
+  variant: CouplingVariant,
+  actNormInit: number | undefined,
+  mixing: 'permutation' | 'orthogonal' | undefined,
+  storage: 'dense' | 'indices' = 'dense',
+): PostCouplingOptions {
   return variant === 'imagenet'
-    ? { actNorm: 'softplus', actNormInit: actNormInit ?? 0.7, mixing: mixing ?? 'permutation', order: 'actnorm-then-mix' }
-    : { actNorm: 'exp', actNormInit: actNormInit ?? 0.8, mixing: mixing ?? 'orthogonal', order: 'mix-then-actnorm' };
+    ? { actNorm: 'softplus', actNormInit: actNormInit ?? 0.7, mixing: mixing ?? 'permutation', order: 'actnorm-then-mix', storage }
+    : { actNorm: 'exp', actNormInit: actNormInit ?? 0.8, mixing: mixing ?? 'orthogonal', order: 'mix-then-actnorm', storage };
 }
 
 export function initStyleFor(variant: CouplingVariant): InitStyle {
@@ -60,11 +67,15 @@ export class AffineCouplingBlock extends PostCouplingBlock {
     this.clamp = options.clamp ?? 0.7;
     this.shiftScale = options.variant === 'imagenet' ? 0.1 : 1;
     this.subnet = this.child('s', buildSubnet(options.subnet, this.c1, 2 * this.c2, initStyleFor(options.variant), rng));
-    this.initPost(c, postOptionsFor(options.variant, options.actNormInit, options.mixing), rng);
+    this.initPost(c, postOptionsFor(options.variant, options.actNormInit, options.mixing, options.mixingStorage), rng);
   }
 
   outputShape(inputShape: number[]): number[] {
     return inputShape;
+  }
+
+  override macs([h, w, c]: number[]): MacCount {
+    return { learned: this.subnet.cost([h, w, this.c1]).macs, fixed: this.mixingMacs(h * w, c) };
   }
 
   private coefficients(u1: tf.Tensor, ctx: RunContext): { ls: tf.Tensor; t: tf.Tensor } {

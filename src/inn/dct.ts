@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InvertibleModule, constantLogdet } from './module.js';
-import type { FlowResult } from './module.js';
+import type { FlowResult, MacCount } from './module.js';
 import { invert, kron, logAbsDet } from '../util/linalg.js';
 
 export interface DctOptions {
@@ -66,6 +66,11 @@ export class DctPooling extends InvertibleModule {
   outputShape([h, w, c]: number[]): number[] {
     if (h !== this.n || w !== this.n) throw new Error(`DCT pooling built for ${this.n}×${this.n} maps, got ${h}×${w}`);
     return [this.n * this.n * c];
+  }
+
+  /** As the official code: a 1-D DCT matmul along each axis, N³ MACs per axis and channel. */
+  override macs([, , c]: number[]): MacCount {
+    return { learned: 0, fixed: 2 * c * this.n ** 3 };
   }
 
   forward(x: tf.Tensor): FlowResult {

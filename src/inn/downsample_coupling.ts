@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { EVAL, RunContext, sumPerSample } from './module.js';
-import type { FlowResult } from './module.js';
+import type { FlowResult, MacCount } from './module.js';
 import { PostCouplingBlock } from './post_coupling.js';
 import { concatChannels, depthToSpace2, spaceToDepth2, splitChannels } from './ops.js';
 import { buildSubnet, subnetStride } from './subnets.js';
@@ -31,6 +31,7 @@ export interface DownsampleCouplingOptions {
   clamp?: number;
   actNormInit?: number;
   mixing?: 'permutation' | 'orthogonal';
+  mixingStorage?: 'dense' | 'indices';
 }
 
 export class DownsampleCouplingBlock extends PostCouplingBlock {
@@ -53,13 +54,19 @@ export class DownsampleCouplingBlock extends PostCouplingBlock {
     this.sHigh = this.child('s_hi', buildSubnet(options.subnetHigh, this.c1, 8 * this.c2, style, rng));
     this.sLow = this.child('s_lo', buildSubnet(options.subnetLow, 4 * this.c2, 8 * this.c1, style, rng));
     const post = options.variant === 'imagenet'
-      ? postOptionsFor('imagenet', options.actNormInit, options.mixing)
+      ? postOptionsFor('imagenet', options.actNormInit, options.mixing, options.mixingStorage)
       : { actNorm: 'none' as const, actNormInit: 1, mixing: 'none' as const, order: 'actnorm-then-mix' as const };
     this.initPost(4 * c, post, rng);
   }
 
   outputShape([h, w, c]: number[]): number[] {
     return [h / 2, w / 2, 4 * c];
+  }
+
+  override macs([h, w, c]: number[]): MacCount {
+    const learned = this.sHigh.cost([h, w, this.c1]).macs + this.sLow.cost([h / 2, w / 2, 4 * this.c2]).macs;
+    // the official space-to-depth is a grouped 2×2 stride-2 convolution: 4 MACs per output value
+    return { learned, fixed: 4 * h * w * c + this.mixingMacs((h / 2) * (w / 2), 4 * c) };
   }
 
   private affine(sub: Layer, input: tf.Tensor, n: number, ctx: RunContext): { ls: tf.Tensor; t: tf.Tensor } {

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { EVAL, InvertibleModule, RunContext, sumPerSample } from './module.js';
-import type { FlowResult } from './module.js';
+import type { FlowResult, MacCount } from './module.js';
 import { buildSubnet } from './subnets.js';
 import type { InitStyle, SubnetSpec } from './subnets.js';
 import type { Layer } from './layers.js';
@@ -42,6 +42,10 @@ export class GlowFcCoupling extends InvertibleModule {
       throw new Error(`GLOW block expects vectors of ${this.options.dims} values, got shape [${inputShape}]`);
     }
     return inputShape;
+  }
+
+  override macs(): MacCount {
+    return { learned: this.s1.cost([this.len1]).macs + this.s2.cost([this.len2]).macs, fixed: 0 };
   }
 
   private softClamp(s: tf.Tensor): tf.Tensor {

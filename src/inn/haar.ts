@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InvertibleModule, constantLogdet } from './module.js';
-import type { FlowResult } from './module.js';
+import type { FlowResult, MacCount } from './module.js';
 import { spaceToDepth2, depthToSpace2 } from './ops.js';
 
 // rows: filters (average, left−right, top−bottom, diagonal); columns: pixels (0,0) (0,1) (1,0) (1,1)
@@ -46,6 +46,11 @@ export class HaarDownsampling extends InvertibleModule {
 
   outputShape([h, w, c]: number[]): number[] {
     return [h / 2, w / 2, 4 * c];
+  }
+
+  /** As the official grouped 2×2 convolution: 4 MACs per output value. */
+  override macs([h, w, c]: number[]): MacCount {
+    return { learned: 0, fixed: 4 * h * w * c };
   }
 
   forward(x: tf.Tensor): FlowResult {

@@ -9,6 +9,10 @@ import { MersenneTwister } from '../util/rng.js';
 
 export abstract class Layer extends Module {
   abstract apply(x: tf.Tensor, ctx?: RunContext): tf.Tensor;
+  /** Output shape and multiply-accumulates for a per-sample input shape (elementwise layers: 0). */
+  cost(inputShape: number[]): { shape: number[]; macs: number } {
+    return { shape: inputShape, macs: 0 };
+  }
 }
 
 export type BiasInit = 'zero' | 'torch-uniform';
@@ -45,6 +49,13 @@ export class Conv2d extends Layer {
     }
   }
 
+  override cost([h, w]: number[]): { shape: number[]; macs: number } {
+    const k = this.weight.shape[0];
+    const p = this.pad[1][0];
+    const [oh, ow] = [Math.floor((h + 2 * p - k) / this.stride) + 1, Math.floor((w + 2 * p - k) / this.stride) + 1];
+    return { shape: [oh, ow, this.cout], macs: oh * ow * this.cout * this.cin * k * k };
+  }
+
   apply(x: tf.Tensor): tf.Tensor {
     const y = tf.conv2d(x as tf.Tensor4D, this.weight as tf.Tensor4D, this.stride, this.pad);
     return this.bias ? tf.add(y, this.bias) : y;
@@ -67,6 +78,10 @@ export class Linear extends Layer {
     const bound = 1 / Math.sqrt(cin);
     const init = opts.biasInit === 'zero' ? new Float32Array(cout) : rng.uniformArray(cout, -bound, bound);
     this.bias = this.param('bias', init, [cout]);
+  }
+
+  override cost(): { shape: number[]; macs: number } {
+    return { shape: [this.cout], macs: this.cin * this.cout };
   }
 
   apply(x: tf.Tensor): tf.Tensor {
@@ -204,5 +219,16 @@ export class Sequential extends Layer {
     let h = x;
     for (const layer of this.layers) h = layer.apply(h, ctx);
     return h;
+  }
+
+  override cost(inputShape: number[]): { shape: number[]; macs: number } {
+    let shape = inputShape;
+    let macs = 0;
+    for (const layer of this.layers) {
+      const c = layer.cost(shape);
+      shape = c.shape;
+      macs += c.macs;
+    }
+    return { shape, macs };
   }
 }

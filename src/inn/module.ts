@@ -62,13 +62,15 @@ export abstract class Module {
   private readonly children: Array<[string, Module]> = [];
 
   /** Registers a variable; a tensor `init` stays owned by the caller. */
-  protected param(name: string, init: tf.Tensor | Float32Array, shape: number[], trainable = true): tf.Variable {
+  protected param(name: string, init: tf.Tensor | Float32Array | Int32Array, shape: number[], trainable = true): tf.Variable {
     const size = shape.reduce((a, b) => a * b, 1);
-    const initSize = init instanceof Float32Array ? init.length : init.size;
+    const isArray = init instanceof Float32Array || init instanceof Int32Array;
+    const initSize = isArray ? init.length : init.size;
     if (initSize !== size) {
       throw new Error(`parameter ${name}: initial value has ${initSize} elements, shape [${shape}] needs ${size}`);
     }
-    const value = init instanceof Float32Array ? tf.tensor(init, shape) : init.reshape(shape);
+    // integer arrays (index buffers such as permutations) become int32 variables
+    const value = isArray ? tf.tensor(init, shape, init instanceof Int32Array ? 'int32' : 'float32') : init.reshape(shape);
     const variable = tf.variable(value, trainable);
     value.dispose(); // the variable keeps its own reference to the data
     this.ownParams.push({ name, variable, trainable });
@@ -107,6 +109,20 @@ export abstract class Module {
   }
 }
 
+/**
+ * Multiply-accumulates per image, split like the reference's counts: learned subnet layers, and
+ * fixed linear maps (mixing matrices, space-to-depth, Haar, DCT) counted as the official code
+ * runs them (dense 1×1 convolutions, grouped 2×2 convolutions, two 1-D DCT matmuls).
+ */
+export interface MacCount {
+  learned: number;
+  fixed: number;
+}
+
+export function addMacs(a: MacCount, b: MacCount): MacCount {
+  return { learned: a.learned + b.learned, fixed: a.fixed + b.fixed };
+}
+
 export interface FlowResult {
   y: tf.Tensor;
   /** log|det ∂y/∂x| per sample, shape [batch] */
@@ -118,6 +134,10 @@ export abstract class InvertibleModule extends Module {
   abstract outputShape(inputShape: number[]): number[];
   abstract forward(x: tf.Tensor, ctx?: RunContext): FlowResult;
   abstract inverse(y: tf.Tensor, ctx?: RunContext): tf.Tensor;
+  /** MACs of one forward pass for a per-sample input shape (blocks without arithmetic: zero). */
+  macs(_inputShape: number[]): MacCount {
+    return { learned: 0, fixed: 0 };
+  }
 }
 
 /** A constant per-sample log-det broadcast to the batch. */

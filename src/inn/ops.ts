@@ -41,3 +41,16 @@ export function mixChannels(x: tf.Tensor, m: tf.Tensor, transpose = false): tf.T
   const out = tf.matMul(flat, m as tf.Tensor2D, false, !transpose);
   return tf.reshape(out, x.shape);
 }
+
+/**
+ * out[..., i] = x[..., index[i]] for a permutation `index` whose inverse is `inverse`. The
+ * gradient is the inverse gather, so no scatter (UnsortedSegmentSum) kernel is needed.
+ */
+export function gatherChannels(x: tf.Tensor, index: tf.Tensor1D, inverse: tf.Tensor1D): tf.Tensor {
+  const axis = x.rank - 1;
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+    value: tf.gather(args[0] as tf.Tensor, index, axis),
+    gradFunc: (dy: tf.Tensor) => tf.gather(dy, inverse, axis),
+  }));
+  return op(x);
+}

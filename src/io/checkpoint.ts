@@ -17,7 +17,11 @@ export const CONFIG_FILE = 'config.json';
 export const MODEL_FILE = 'model.safetensors';
 
 export function paramArrays(params: NamedParam[], prefix = ''): NamedArray[] {
-  return params.map((p) => ({ name: prefix + p.name, dtype: 'F32' as const, shape: p.variable.shape, data: p.variable.dataSync() as Float32Array }));
+  return params.map((p) =>
+    p.variable.dtype === 'int32'
+      ? { name: prefix + p.name, dtype: 'I32' as const, shape: p.variable.shape, data: p.variable.dataSync() as Int32Array }
+      : { name: prefix + p.name, dtype: 'F32' as const, shape: p.variable.shape, data: p.variable.dataSync() as Float32Array },
+  );
 }
 
 export function readConfig(dir: string): ModelConfig {
@@ -46,10 +50,12 @@ export function assignParams(params: NamedParam[], file: SafetensorsFile, source
     if (!t) throw new Error(`checkpoint ${source} does not match ${arch}: tensor ${p.name} is missing`);
     const same = t.shape.length === p.variable.shape.length && t.shape.every((d, i) => d === p.variable.shape[i]);
     if (!same) throw new Error(`checkpoint ${source} does not match ${arch}: tensor ${p.name} has shape [${t.shape}], the model expects [${p.variable.shape}]`);
+    const dtype = p.variable.dtype === 'int32' ? 'I32' : 'F32';
+    if (t.dtype !== dtype) throw new Error(`checkpoint ${source} does not match ${arch}: tensor ${p.name} is ${t.dtype}, the model expects ${dtype}`);
     for (let i = 0; i < t.data.length; i++) {
       if (!Number.isFinite(t.data[i])) throw new Error(`checkpoint ${source} is corrupt: tensor ${p.name} contains NaN/Inf`);
     }
-    tf.tidy(() => p.variable.assign(tf.tensor(t.data, t.shape, 'float32')));
+    tf.tidy(() => p.variable.assign(tf.tensor(t.data, t.shape, p.variable.dtype)));
   }
   const known = new Set(params.map((p) => prefix + p.name));
   const extra = [...file.tensors.keys()].filter((k) => k.startsWith(prefix) && !known.has(k));

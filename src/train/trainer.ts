@@ -15,6 +15,10 @@ import { TrainingStep } from './step.js';
 import type { NamedParam } from '../inn/module.js';
 import { BatchNorm } from '../inn/layers.js';
 import { loadDataset } from '../data/registry.js';
+import { referenceFromDataset, saveReference } from '../eval/ood_reference.js';
+
+/** training images scored for a model's OoD reference */
+const OOD_REFERENCE_IMAGES = 5000;
 import type { ImageDataset } from '../data/dataset.js';
 import { datasetSize, firstN } from '../data/dataset.js';
 import { epochOrder, makeBatch, stepRng } from '../data/batches.js';
@@ -312,6 +316,9 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
     checkpoint();
   }
   saveModel(dir, model);
+  // training-set likelihoods: the reference `predict` and the OoD tests compare new images with
+  events.onPhase?.('scoring training images for OoD tests');
+  saveReference(dir, await referenceFromDataset(model, train, OOD_REFERENCE_IMAGES));
   events.onPhase?.('evaluating on the test set');
   const final = await evaluate(model, test, { onProgress });
   log({ type: 'final', step: state.step, epoch: state.epoch, ...final });
