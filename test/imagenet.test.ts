@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import { maxAbsDiff, randomArray, tf, useBackend } from './helpers.js';
 import { GenerativeClassifier } from '../src/gc/model.js';
 import { defaultConfig } from '../src/gc/presets.js';
+import { blockedGram, blockedSumOfSquares } from '../src/gc/gmm_head.js';
 import { importOfficialCheckpoint, permutationOf } from '../src/io/torch/import_official.js';
 import { openTorchFile, TorchTensor } from '../src/io/torch/torch_file.js';
+import { RandomAccessFile, ZipReader } from '../src/io/torch/zip_reader.js';
 import { gatherChannels, mixChannels } from '../src/inn/ops.js';
 import { loadModel, saveModel } from '../src/io/checkpoint.js';
 import { RunContext } from '../src/inn/module.js';
@@ -74,6 +76,22 @@ describe('ImageNet preset', () => {
     m.dispose();
   });
 
+  it('long reductions in the head are accurate to float64 within 2e-6 (blocked accumulation)', () => {
+    const n = 147_456;
+    const v = randomArray(4 * n, 9);
+    const x = tf.tensor2d(v, [4, n]);
+    const gram = blockedGram(x).dataSync();
+    const sq = blockedSumOfSquares(x).dataSync();
+    for (let a = 0; a < 4; a++) {
+      for (let b = 0; b < 4; b++) {
+        let exact = 0;
+        for (let i = 0; i < n; i++) exact += v[a * n + i] * v[b * n + i];
+        expect(Math.abs(gram[a * 4 + b] - exact)).toBeLessThan(2e-6 * n);
+        if (a === b) expect(Math.abs(sq[a] - exact) / exact).toBeLessThan(2e-6);
+      }
+    }
+  });
+
   it('gathered permutations equal dense permutation matrices, gradients included', () => {
     const c = 6;
     const p = Int32Array.from([3, 0, 5, 1, 4, 2]);
@@ -116,6 +134,53 @@ describe('PyTorch checkpoint reader', () => {
       t.close();
     });
   }
+
+  it('reads archives whose sizes and offsets live in Zip64 extra fields (files over 4 GB)', () => {
+    // Re-pack the zoo with every central-directory size/offset set to 0xFFFFFFFF and the real
+    // values in Zip64 extra fields, as zip writers do for members beyond 4 GB.
+    const src = new ZipReader(new RandomAccessFile(join(FIXTURES, 'tensor_zoo.pt')));
+    const locals: Buffer[] = [];
+    const centrals: Buffer[] = [];
+    let offset = 0;
+    for (const entry of src.entries.values()) {
+      const data = src.read(entry.name);
+      const name = Buffer.from(entry.name);
+      const local = Buffer.alloc(30);
+      local.writeUInt32LE(0x04034b50, 0);
+      local.writeUInt16LE(45, 4);
+      local.writeUInt16LE(name.length, 26);
+      locals.push(local, name, data);
+      const extra = Buffer.alloc(4 + 24);
+      extra.writeUInt16LE(0x0001, 0);
+      extra.writeUInt16LE(24, 2);
+      extra.writeBigUInt64LE(BigInt(data.length), 4);
+      extra.writeBigUInt64LE(BigInt(data.length), 12);
+      extra.writeBigUInt64LE(BigInt(offset), 20);
+      const central = Buffer.alloc(46);
+      central.writeUInt32LE(0x02014b50, 0);
+      central.writeUInt32LE(0xffffffff, 20);
+      central.writeUInt32LE(0xffffffff, 24);
+      central.writeUInt16LE(name.length, 28);
+      central.writeUInt16LE(extra.length, 30);
+      central.writeUInt32LE(0xffffffff, 42);
+      centrals.push(central, name, extra);
+      offset += 30 + name.length + data.length;
+    }
+    const cd = Buffer.concat(centrals);
+    const eocd = Buffer.alloc(22);
+    eocd.writeUInt32LE(0x06054b50, 0);
+    eocd.writeUInt16LE(src.entries.size, 8);
+    eocd.writeUInt16LE(src.entries.size, 10);
+    eocd.writeUInt32LE(cd.length, 12);
+    eocd.writeUInt32LE(offset, 16);
+    src.file.close();
+    const dir = mkdtempSync(join(tmpdir(), 'trustgc-zip64-'));
+    writeFileSync(join(dir, 'zoo64.pt'), Buffer.concat([...locals, cd, eocd]));
+    const t = openTorchFile(join(dir, 'zoo64.pt'));
+    const tensors = (t.root as Map<string, unknown>).get('tensors') as Map<string, TorchTensor>;
+    expect(Array.from(tensors.get('sliced')?.toFloat32() ?? [])).toEqual(expected.sliced.values.map((v) => Math.fround(v)));
+    t.close();
+  });
 
   it('rejects files that are not checkpoints, and truncated archives, with clear errors', () => {
     const dir = mkdtempSync(join(tmpdir(), 'trustgc-torch-'));

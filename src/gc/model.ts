@@ -140,8 +140,8 @@ export class GenerativeClassifier implements InferenceModel {
   }
 
   /** logits_y = −½‖z − μ_y‖² + log w_y */
-  logits(z: tf.Tensor2D): tf.Tensor2D {
-    return tf.add(tf.mul(this.head.squaredDistances(z), -0.5), this.head.logClassWeights()) as tf.Tensor2D;
+  logits(z: tf.Tensor2D, frozenMeans = false): tf.Tensor2D {
+    return tf.add(tf.mul(this.head.squaredDistances(z, frozenMeans), -0.5), this.head.logClassWeights()) as tf.Tensor2D;
   }
 
   /** Image from a latent (inverse pass), in [0,1]-pixel space. */
@@ -155,7 +155,7 @@ export class GenerativeClassifier implements InferenceModel {
     this.checkInput(x01);
     return tf.tidy(() => {
       const { z, logdet } = this.latent(x01, EVAL);
-      return inferenceFrom(this.config, this.logits(z), logdet, this.head.logClassWeights());
+      return inferenceFrom(this.config, this.logits(z, true), logdet, this.head.logClassWeights());
     });
   }
 
