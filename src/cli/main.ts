@@ -1,5 +1,6 @@
 /**
- * trustgc command line: train, eval, info, demo, export-onnx, import, predict, calibrate-ood.
+ * trustgc command line: train, eval, info, demo, export-onnx, import, predict, calibrate-ood,
+ * calibration, ood.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
@@ -22,6 +23,7 @@ import type { EngineChoice } from '../onnx/runtime.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { phaseBar } from './progress.js';
 import { addModelCommands, parseCrops } from './model_commands.js';
+import { addTrustCommands } from './trust_commands.js';
 import { readClassIndex } from '../data/class_index.js';
 import { evaluateClassFolder, formatFolderEval, listClassFolder } from '../eval/folder_eval.js';
 
@@ -307,6 +309,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     });
 
   addModelCommands(program);
+  addTrustCommands(program);
 
   program
     .command('demo')

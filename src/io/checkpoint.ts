@@ -3,7 +3,7 @@
  * parameter and buffer by dotted name). Loading checks that names and shapes match the
  * architecture the config builds, and says which tensor does not.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { GenerativeClassifier } from '../gc/model.js';
@@ -63,6 +63,7 @@ export function assignParams(params: NamedParam[], file: SafetensorsFile, source
 }
 
 export function saveModel(dir: string, model: GenerativeClassifier): void {
+  mkdirSync(dir, { recursive: true });
   writeConfig(dir, model.config);
   saveSafetensors(join(dir, MODEL_FILE), paramArrays(model.namedParams()), { format: 'trustgc-model', arch: model.config.arch });
 }

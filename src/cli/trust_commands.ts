@@ -1,0 +1,104 @@
+/** CLI commands for the trustworthiness measurements: `calibration` and `ood`. */
+import { Command } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadInferenceModel } from '../onnx/runtime.js';
+import type { EngineChoice } from '../onnx/runtime.js';
+import type { InferenceModel } from '../gc/model.js';
+import { loadDataset } from '../data/registry.js';
+import { datasetSize, firstN } from '../data/dataset.js';
+import type { ImageDataset } from '../data/dataset.js';
+import { evalBatches } from '../data/batches.js';
+import { calibration } from '../eval/calibration.js';
+import type { CalibrationResult } from '../eval/calibration.js';
+import { buildOodSet, OOD_SET_NAMES } from '../data/ood_sets.js';
+import { formatOodTable, oodEvaluation } from '../eval/ood.js';
+import { loadReference, referenceFromDataset, saveReference } from '../eval/ood_reference.js';
+import { checkCompatible } from '../eval/evaluate.js';
+import { phaseBar } from './progress.js';
+
+/** Class posteriors of every image, [images, classes] row-major. */
+export async function posteriors(model: InferenceModel, ds: ImageDataset): Promise<Float32Array> {
+  const out = new Float32Array(datasetSize(ds) * model.classes);
+  let at = 0;
+  for (const batch of evalBatches(ds, 256)) {
+    const x = tf.tensor4d(batch.x, [batch.size, ds.height, ds.width, ds.channels]);
+    const r = await model.infer(x);
+    out.set(r.posterior.dataSync(), at);
+    tf.dispose([x, ...Object.values(r)]);
+    at += batch.size * model.classes;
+  }
+  return out;
+}
+
+export function formatCalibration(results: CalibrationResult[]): string {
+  const rows = ['| convention | images | ECE % | MCE % | ICE % | OCE (C_crit 99.7 %) | images > 99.7 % |', '|---|---|---|---|---|---|---|'];
+  for (const r of results) {
+    const name = r.convention === 'ibinn' ? 'IB-INN (all class probabilities, 17 bins)' : 'top-1 (15 equal bins)';
+    rows.push(`| ${name} | ${r.images} | ${r.ece.toFixed(2)} | ${r.mce.toFixed(2)} | ${r.ice === undefined ? '–' : r.ice.toFixed(2)} | ${Number.isNaN(r.oce) ? 'n/a' : r.oce.toFixed(2)} | ${r.overconfidentImages} |`);
+  }
+  return rows.join('\n');
+}
+
+export function addTrustCommands(program: Command): void {
+  program
+    .command('calibration')
+    .description('calibration of the class posteriors: ECE, MCE, ICE, OCE in the IB-INN and the top-1 convention, reliability data')
+    .requiredOption('--model <dir>', 'model folder')
+    .option('--dataset <name>', 'data set (test split)', 'mnist')
+    .option('--limit <n>', 'only the first n test images', (v) => Number(v))
+    .option('--out <dir>', 'write calibration.json (and reliability diagrams) here')
+    .option('--engine <name>', 'auto | tfjs | onnx', 'auto')
+    .option('--json', 'print JSON', false)
+    .action(async (o) => {
+      const model = await loadInferenceModel(o.model, o.engine as EngineChoice);
+      const ds = firstN(await loadDataset(o.dataset, 'test'), o.limit);
+      checkCompatible(model, ds);
+      const probs = await posteriors(model, ds);
+      const results = (['ibinn', 'top1'] as const).map((c) => calibration(probs, ds.labels, model.classes, c));
+      if (o.out) {
+        mkdirSync(o.out, { recursive: true });
+        writeFileSync(join(o.out, 'calibration.json'), JSON.stringify({ model: o.model, dataset: ds.name, results }, null, 2) + '\n');
+        const { writeReliabilityDiagrams } = await import('../plots/reliability.js');
+        const files = await writeReliabilityDiagrams(results, o.out, `${o.model} on ${ds.name}`);
+        if (!o.json) console.error(`wrote ${['calibration.json', ...files].map((f) => join(o.out, f)).join(', ')}`);
+      }
+      console.log(o.json ? JSON.stringify(results, null, 2) : formatCalibration(results));
+      await model.dispose();
+    });
+
+  program
+    .command('ood')
+    .description('OoD detection with the model likelihood: one-tailed, two-tailed quantile and typicality tests (+ complexity-corrected score), AUROC/AUPR/FPR@95')
+    .requiredOption('--model <dir>', 'model folder')
+    .option('--in <name>', 'in-distribution data set (its test split is scored)', 'mnist')
+    .option('--out <list>', `comma-separated OoD sets: ${OOD_SET_NAMES.join(', ')}`, 'fashion-mnist,uniform,gaussian,constant,inverted')
+    .option('--limit <n>', 'images per set', (v) => Number(v), 2000)
+    .option('--report <dir>', 'write ood.json (and score histograms) here')
+    .option('--engine <name>', 'auto | tfjs | onnx', 'auto')
+    .option('--json', 'print JSON', false)
+    .action(async (o) => {
+      const model = await loadInferenceModel(o.model, o.engine as EngineChoice);
+      const inSet = firstN(await loadDataset(o.in, 'test'), o.limit);
+      checkCompatible(model, inSet);
+      let reference = loadReference(o.model);
+      if (!reference) {
+        console.error(`… ${o.model} has no OoD reference: scoring 5000 ${o.in} training images`);
+        reference = await referenceFromDataset(model, await loadDataset(o.in, 'train'), 5000);
+        saveReference(o.model, reference);
+      }
+      const names = String(o.out).split(',').filter(Boolean);
+      const outSets = [];
+      for (const n of names) outSets.push(await buildOodSet(n, inSet, { count: o.limit }));
+      const bar = phaseBar('scoring');
+      const report = await oodEvaluation(model, inSet, outSets, reference, (_s, d, t) => bar.update(d, t));
+      bar.stop();
+      if (o.report) {
+        mkdirSync(o.report, { recursive: true });
+        writeFileSync(join(o.report, 'ood.json'), JSON.stringify(report, null, 2) + '\n');
+      }
+      console.log(o.json ? JSON.stringify(report, null, 2) : formatOodTable(report));
+      await model.dispose();
+    });
+}

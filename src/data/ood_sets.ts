@@ -1,0 +1,114 @@
+/**
+ * Out-of-distribution test sets, built for a given in-distribution test set (same size and channel
+ * count, labels meaningless): the other data set of the same resolution, noise, constant images,
+ * inverted images, and the IB-INN CIFAR-10 transformations (IBINN_SMALL.md §5.3), plus any image
+ * folder. Generated sets are seeded, so every run scores the same images.
+ */
+import type { ImageDataset } from './dataset.js';
+import { datasetSize, firstN, sampleSize } from './dataset.js';
+import { loadDataset } from './registry.js';
+import { MersenneTwister } from '../util/rng.js';
+
+export const OOD_SET_NAMES = ['mnist', 'fashion-mnist', 'cifar10', 'uniform', 'gaussian', 'constant', 'inverted', 'rgb-rotated', 'noisy', 'downscaled', 'folder:<path>'] as const;
+
+export interface OodSetOptions {
+  /** images per set (generated sets and the cap on loaded ones) */
+  count: number;
+  seed?: number;
+}
+
+function generated(base: ImageDataset, name: string, count: number, fill: (out: Uint8Array, i: number, rng: MersenneTwister) => void, seed: number): ImageDataset {
+  const n = sampleSize(base);
+  const pixels = new Uint8Array(count * n);
+  const rng = new MersenneTwister(seed);
+  for (let i = 0; i < count; i++) fill(pixels.subarray(i * n, (i + 1) * n), i, rng);
+  return { name, classNames: base.classNames, height: base.height, width: base.width, channels: base.channels, pixels, labels: new Int32Array(count) };
+}
+
+const clampByte = (v: number) => (v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v));
+
+/** Applies f to each of the first `count` in-distribution images. */
+function transformed(base: ImageDataset, name: string, count: number, f: (src: Uint8Array, out: Uint8Array, rng: MersenneTwister) => void, seed: number): ImageDataset {
+  const n = sampleSize(base);
+  const k = Math.min(count, datasetSize(base));
+  return generated(base, name, k, (out, i, rng) => f(base.pixels.subarray(i * n, (i + 1) * n), out, rng), seed);
+}
+
+/** IB-INN colour rotation: K = Rx(a)·Ry(b), a = π·0.2·α^0.7, b = π·α^1.2, α = 0.35; x' = K(x − ½) + ½. */
+function colourRotation(): number[] {
+  const alpha = 0.35;
+  const a = Math.PI * 0.2 * alpha ** 0.7;
+  const b = Math.PI * alpha ** 1.2;
+  const rx = [1, 0, 0, 0, Math.cos(a), -Math.sin(a), 0, Math.sin(a), Math.cos(a)];
+  const ry = [Math.cos(b), 0, Math.sin(b), 0, 1, 0, -Math.sin(b), 0, Math.cos(b)];
+  const k = new Array(9).fill(0);
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let m = 0; m < 3; m++) k[i * 3 + j] += rx[i * 3 + m] * ry[m * 3 + j];
+  return k;
+}
+
+/**
+ * @param name  one of OOD_SET_NAMES
+ * @param base  the in-distribution test set the OoD set must match in shape
+ */
+export async function buildOodSet(name: string, base: ImageDataset, opts: OodSetOptions): Promise<ImageDataset> {
+  const { count } = opts;
+  const seed = opts.seed ?? 0;
+  const rgb = base.channels === 3;
+  switch (name) {
+    case 'mnist':
+    case 'fashion-mnist':
+    case 'cifar10': {
+      const ds = firstN(await loadDataset(name, 'test'), count);
+      if (ds.height !== base.height || ds.width !== base.width || ds.channels !== base.channels) {
+        throw new Error(`OoD set ${name} has ${ds.height}×${ds.width}×${ds.channels} images, the model takes ${base.height}×${base.width}×${base.channels}`);
+      }
+      return ds;
+    }
+    case 'uniform':
+      return generated(base, 'uniform noise', count, (out, _i, rng) => out.forEach((_, j) => (out[j] = Math.floor(rng.uniform() * 256))), seed);
+    case 'gaussian':
+      // N(0.5, 0.25²) per value, clipped to [0, 1]
+      return generated(base, 'gaussian noise', count, (out, _i, rng) => out.forEach((_, j) => (out[j] = clampByte(255 * (0.5 + 0.25 * rng.normal())))), seed + 1);
+    case 'constant':
+      return generated(base, 'constant images', count, (out, _i, rng) => {
+        const colour = Array.from({ length: base.channels }, () => Math.floor(rng.uniform() * 256));
+        for (let j = 0; j < out.length; j++) out[j] = colour[j % base.channels];
+      }, seed + 2);
+    case 'inverted':
+      return transformed(base, 'inverted images', count, (src, out) => src.forEach((v, j) => (out[j] = 255 - v)), seed);
+    case 'noisy':
+      // IB-INN: + N(0, 0.015²), clamped
+      return transformed(base, 'noisy images', count, (src, out, rng) => src.forEach((v, j) => (out[j] = clampByte(v + 255 * 0.015 * rng.normal()))), seed + 3);
+    case 'rgb-rotated': {
+      if (!rgb) throw new Error('rgb-rotated needs colour images');
+      const k = colourRotation();
+      return transformed(base, 'RGB-rotated images', count, (src, out) => {
+        for (let p = 0; p < src.length; p += 3) {
+          const x = [src[p] / 255 - 0.5, src[p + 1] / 255 - 0.5, src[p + 2] / 255 - 0.5];
+          for (let c = 0; c < 3; c++) out[p + c] = clampByte(255 * (k[c * 3] * x[0] + k[c * 3 + 1] * x[1] + k[c * 3 + 2] * x[2] + 0.5));
+        }
+      }, seed);
+    }
+    case 'downscaled': {
+      // 2× box downscale then nearest upscale: the image loses its fine detail (blur)
+      const { height: h, width: w, channels: c } = base;
+      return transformed(base, 'downscaled images', count, (src, out) => {
+        for (let y = 0; y < h; y++)
+          for (let x = 0; x < w; x++)
+            for (let ch = 0; ch < c; ch++) {
+              const y0 = y & ~1;
+              const x0 = x & ~1;
+              const at = (yy: number, xx: number) => src[(Math.min(yy, h - 1) * w + Math.min(xx, w - 1)) * c + ch];
+              out[(y * w + x) * c + ch] = Math.round((at(y0, x0) + at(y0, x0 + 1) + at(y0 + 1, x0) + at(y0 + 1, x0 + 1)) / 4);
+            }
+      }, seed);
+    }
+    default: {
+      if (name.startsWith('folder:')) {
+        const ds = await loadDataset(name, 'test', { channels: base.channels as 1 | 3, size: base.height === base.width ? base.height : undefined });
+        return firstN(ds, count);
+      }
+      throw new Error(`unknown OoD set "${name}": expected one of ${OOD_SET_NAMES.join(', ')}`);
+    }
+  }
+}
