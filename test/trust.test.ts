@@ -124,7 +124,43 @@ describe('calibration and ood commands', () => {
     expect(readFileSync(join(dir, 'cal', 'reliability-ibinn.png')).subarray(1, 4).toString()).toBe('PNG');
     const report = JSON.parse(readFileSync(join(dir, 'ood', 'ood.json'), 'utf8'));
     expect(report.sets.map((s: { name: string }) => s.name)).toEqual(['uniform noise', 'inverted images']);
-    expect(Object.keys(report.sets[0].tests)).toEqual(['one-tailed', 'two-tailed', 'typicality', 'complexity']);
+    expect(Object.keys(report.sets[0].tests)).toEqual(['one-tailed', 'two-tailed', 'typicality', 'complexity', 'max-softmax']);
+    for (const f of ['ood-lx.png', 'ood-confidence.svg']) expect(existsSync(join(dir, 'ood', f)), f).toBe(true);
     expect(existsSync(join(dir, 'model', 'ood_reference.json'))).toBe(true); // built from training images when missing
   }, 120_000);
+});
+
+describe('discriminative baseline', () => {
+  it('is about as large as the GC of its preset, trains and evaluates through the same commands', async () => {
+    const { createClassifier } = await import('../src/gc/factory.js');
+    const digits = Array.from({ length: 10 }, (_, i) => String(i));
+    for (const arch of ['tiny-mnist', 'ibinn-mnist', 'ibinn-cifar10'] as const) {
+      const gc = createClassifier(defaultConfig(arch, digits));
+      const dc = createClassifier(defaultConfig(arch, digits, 0, 'dc'));
+      const ratio = dc.countParams().total / gc.countParams().total;
+      expect(ratio, arch).toBeGreaterThan(0.9);
+      expect(ratio, arch).toBeLessThan(1.1);
+      expect(dc.kind).toBe('dc');
+      gc.dispose();
+      dc.dispose();
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'trustgc-dc-'));
+    const lines: string[] = [];
+    const log = console.log;
+    console.log = (...a: unknown[]) => lines.push(a.join(' '));
+    try {
+      await buildCli({ throwOnError: true }).parseAsync(['node', 'trustgc', 'train', '--model-type', 'dc', '--arch', 'tiny-mnist', '--optimizer', 'adam', '--batch-size', '64', '--train-limit', '1280', '--test-limit', '500', '--epochs', '1', '--out', join(dir, 'dc'), '--json']);
+      const result = JSON.parse(lines.join('\n'));
+      expect(result.accuracy).toBeGreaterThan(0.5); // 20 steps already separate digits well above chance
+      expect(result.lx).toBeNull(); // no likelihood (NaN in JSON)
+      lines.length = 0;
+      await buildCli({ throwOnError: true }).parseAsync(['node', 'trustgc', 'ood', '--model', join(dir, 'dc'), '--out', 'uniform', '--limit', '100', '--json']);
+      const ood = JSON.parse(lines.join('\n'));
+      expect(Object.keys(ood.sets[0].tests)).toEqual(['max-softmax']);
+      expect(ood.reference).toBeNull();
+    } finally {
+      console.log = log;
+    }
+    expect(existsSync(join(dir, 'dc', 'ood_reference.json'))).toBe(false);
+  }, 300_000);
 });

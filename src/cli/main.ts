@@ -9,6 +9,7 @@ import { rmSync } from 'node:fs';
 import { engineInfo, initEngine, parseBackendName } from '../engine/backend.js';
 import { ARCH_NAMES, defaultConfig, isArchName } from '../gc/presets.js';
 import { GenerativeClassifier } from '../gc/model.js';
+import { createClassifier, requireGenerative } from '../gc/factory.js';
 import { DEFAULT_TRAIN_OPTIONS, TrainingDivergedError, resumeTraining, train } from '../train/trainer.js';
 import type { ResumeRequest, TrainEvents, TrainOptions } from '../train/trainer.js';
 import { loadModel } from '../io/checkpoint.js';
@@ -36,6 +37,10 @@ const int = (what: string) => (v: string) => {
   const x = Number(v);
   if (!Number.isInteger(x) || x < 0) throw new InvalidArgumentError(`${what} must be a non-negative integer, got "${v}"`);
   return x;
+};
+const parseModelType = (v: string): 'gc' | 'dc' => {
+  if (v !== 'gc' && v !== 'dc') throw new InvalidArgumentError(`model type must be gc or dc, got "${v}"`);
+  return v;
 };
 const list = (v: string) => v.split(',').filter(Boolean).map((s) => {
   const x = Number(s);
@@ -75,7 +80,7 @@ function trainReporter(quiet: boolean): Reporter {
     },
     onStep({ state, metrics, imagesPerSecond, stepsPerEpoch }) {
       if (quiet) return;
-      const payload = { loss: metrics.loss.toFixed(3), acc: (100 * metrics.accuracy).toFixed(1), ips: imagesPerSecond.toFixed(0), lx: metrics.lx.toFixed(3) };
+      const payload = { loss: metrics.loss.toFixed(3), acc: (100 * metrics.accuracy).toFixed(1), ips: imagesPerSecond.toFixed(0), lx: Number.isNaN(metrics.lx) ? '–' : metrics.lx.toFixed(3) };
       if (tty) {
         if (!bar) {
           bar = new cliProgress.SingleBar(
@@ -162,6 +167,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     .description('train a generative classifier with the Information Bottleneck loss')
     .option('--dataset <name>', 'mnist | fashion-mnist | cifar10 | folder:<path>', 'mnist')
     .option('--arch <name>', `architecture: ${ARCH_NAMES.join(' | ')}`, 'tiny-mnist')
+    .option('--model-type <kind>', 'gc (generative classifier) | dc (the discriminative ResNet baseline of the same preset)', parseModelType, 'gc')
     .option('--beta <β>', 'IB trade-off β (0 = pure flow, inf = pure cross entropy)', num('beta'), DEFAULT_TRAIN_OPTIONS.beta)
     .option('--epochs <n>', 'epochs', int('epochs'), DEFAULT_TRAIN_OPTIONS.epochs)
     .option('--steps <n>', 'stop after this many steps in total', int('steps'))
@@ -201,6 +207,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
         ...DEFAULT_TRAIN_OPTIONS,
         dataset: o.dataset,
         arch: o.arch,
+        modelType: o.modelType,
         beta: o.beta,
         epochs: o.epochs,
         maxSteps: o.steps,
@@ -267,7 +274,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     .option('--out <file>', 'output file (default <model>/model.onnx)')
     .option('--no-verify', 'skip comparing onnxruntime with tfjs on random images')
     .action(async (o) => {
-      const model = loadModel(o.model);
+      const model = requireGenerative(loadModel(o.model), 'export-onnx');
       const result = exportOnnx(model, { batch: o.batch });
       const out = o.out ?? join(o.model, ONNX_FILE);
       writeFileAtomic(out, result.bytes);
@@ -288,23 +295,30 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     .command('info')
     .description('architecture summary and parameter counts')
     .option('--arch <name>', 'architecture', 'ibinn-mnist')
+    .option('--model-type <kind>', 'gc (generative classifier) | dc (its discriminative ResNet baseline)', parseModelType, 'gc')
     .option('--model <dir>', 'inspect a saved model instead')
     .action((o) => {
       if (!o.model && !isArchName(o.arch)) throw new InvalidArgumentError(`unknown architecture "${o.arch}"`);
       // the class count only matters for the head: the ImageNet model has 1000 classes, the others 10
       const classes = o.arch === 'imagenet-resnet50-inn' ? Array.from({ length: 1000 }, (_, k) => String(k)) : MNIST_CLASSES;
-      const model = o.model ? loadModel(o.model) : new GenerativeClassifier(defaultConfig(o.arch, classes));
+      const model = o.model ? loadModel(o.model) : createClassifier(defaultConfig(o.arch, classes, 0, o.modelType));
       const c = model.countParams();
       const i = model.config.input;
       const macs = model.macs();
-      console.log(`architecture  ${model.config.arch}`);
-      console.log(`input         ${i.height}×${i.width}×${i.channels}, latent ${model.dims} dims, ${model.classes} classes`);
-      console.log(`nodes         ${model.inn.nodes.length}: ${summariseNames(model.inn.nodes.map((n) => n.name))}`);
-      console.log(`parameters    ${c.total.toLocaleString('en')} (network ${c.inn.toLocaleString('en')}, head ${c.head.toLocaleString('en')})`);
       const g = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(3)} G` : `${(n / 1e6).toFixed(2)} M`);
-      console.log(
-        `MACs / image  ${g(macs.learned + macs.fixed)} (learned subnets ${g(macs.learned)}, fixed mixing/reshape/Haar/DCT as dense ops ${g(macs.fixed)}; head ${g(macs.head)})`,
-      );
+      console.log(`architecture  ${model.config.arch}${model.kind === 'dc' ? ' (discriminative ResNet baseline)' : ''}`);
+      if (model instanceof GenerativeClassifier) {
+        console.log(`input         ${i.height}×${i.width}×${i.channels}, latent ${model.dims} dims, ${model.classes} classes`);
+        console.log(`nodes         ${model.inn.nodes.length}: ${summariseNames(model.inn.nodes.map((n) => n.name))}`);
+        console.log(`parameters    ${c.total.toLocaleString('en')} (network ${c.inn.toLocaleString('en')}, head ${c.head.toLocaleString('en')})`);
+        console.log(
+          `MACs / image  ${g(macs.learned + macs.fixed)} (learned subnets ${g(macs.learned)}, fixed mixing/reshape/Haar/DCT as dense ops ${g(macs.fixed)}; head ${g(macs.head)})`,
+        );
+      } else {
+        console.log(`input         ${i.height}×${i.width}×${i.channels}, ${model.classes} classes`);
+        console.log(`parameters    ${c.total.toLocaleString('en')} (network ${c.inn.toLocaleString('en')}, classifier ${c.head.toLocaleString('en')})`);
+        console.log(`MACs / image  ${g(macs.learned + macs.head)}`);
+      }
       model.dispose();
     });
 

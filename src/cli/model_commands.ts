@@ -34,6 +34,8 @@ export interface Prediction {
   bitsPerDim: number;
   /** L_X, nats per dimension (mean over crops) */
   lx: number;
+  /** predictive entropy of the (crop-averaged) posterior, nats */
+  entropy: number;
   ood?: OodPValues & { alpha: number; outOfDistribution: boolean };
 }
 
@@ -53,12 +55,19 @@ export async function predictFile(model: InferenceModel, file: string, crops: Cr
   const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]).slice(0, Math.min(topK, probs.length));
   const { classNames, classIds } = model.config;
   const top = order.map((c, i) => ({ rank: i + 1, class: c, name: classNames[c], ...(classIds ? { id: classIds[c] } : {}), probability: probs[c] }));
-  return { file, top, logPx, bitsPerDim: bpd, lx };
+  let entropy = 0;
+  for (const p of probs) if (p > 0) entropy -= p * Math.log(p);
+  return { file, top, logPx, bitsPerDim: bpd, lx, entropy };
 }
 
 function printPrediction(p: Prediction): void {
   console.log(p.file);
   for (const t of p.top) console.log(`  ${t.rank}. ${(100 * t.probability).toFixed(2).padStart(6)} %  ${t.name}${t.id && t.id !== t.name ? ` (${t.id})` : ''}`);
+  console.log(`  predictive entropy ${p.entropy.toFixed(3)} nats`);
+  if (Number.isNaN(p.logPx)) {
+    console.log('  no likelihood: a discriminative baseline cannot say how typical the image is');
+    return;
+  }
   console.log(`  log p(x) ${p.logPx.toFixed(1)} nats   bits/dim ${p.bitsPerDim.toFixed(4)}   L_X ${p.lx.toFixed(4)} nats/dim`);
   if (p.ood) {
     const verdict = p.ood.outOfDistribution ? 'OUT OF DISTRIBUTION' : 'in distribution';
@@ -137,6 +146,7 @@ export function addModelCommands(program: Command): void {
     .option('--engine <name>', 'auto | tfjs | onnx', 'auto')
     .action(async (o) => {
       const model = await loadInferenceModel(o.model, o.engine as EngineChoice);
+      if (model.config.modelType === 'dc') throw new Error('calibrate-ood needs a generative classifier; a discriminative baseline has no likelihood');
       let files = listImages(o.data);
       if (files.length > o.limit) files = Array.from({ length: o.limit }, (_, i) => files[Math.floor((i * files.length) / o.limit)]);
       const bar = phaseBar('scoring images');

@@ -1,7 +1,7 @@
 /** CLI commands for the trustworthiness measurements: `calibration` and `ood`. */
 import { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadInferenceModel } from '../onnx/runtime.js';
 import type { EngineChoice } from '../onnx/runtime.js';
@@ -61,7 +61,7 @@ export function addTrustCommands(program: Command): void {
         mkdirSync(o.out, { recursive: true });
         writeFileSync(join(o.out, 'calibration.json'), JSON.stringify({ model: o.model, dataset: ds.name, results }, null, 2) + '\n');
         const { writeReliabilityDiagrams } = await import('../plots/reliability.js');
-        const files = await writeReliabilityDiagrams(results, o.out, `${o.model} on ${ds.name}`);
+        const files = await writeReliabilityDiagrams(results, o.out, `${basename(o.model)} on ${ds.name}`);
         if (!o.json) console.error(`wrote ${['calibration.json', ...files].map((f) => join(o.out, f)).join(', ')}`);
       }
       console.log(o.json ? JSON.stringify(results, null, 2) : formatCalibration(results));
@@ -82,8 +82,9 @@ export function addTrustCommands(program: Command): void {
       const model = await loadInferenceModel(o.model, o.engine as EngineChoice);
       const inSet = firstN(await loadDataset(o.in, 'test'), o.limit);
       checkCompatible(model, inSet);
-      let reference = loadReference(o.model);
-      if (!reference) {
+      const hasLikelihood = model.config.modelType !== 'dc';
+      let reference = hasLikelihood ? loadReference(o.model) : null;
+      if (hasLikelihood && !reference) {
         console.error(`… ${o.model} has no OoD reference: scoring 5000 ${o.in} training images`);
         reference = await referenceFromDataset(model, await loadDataset(o.in, 'train'), 5000);
         saveReference(o.model, reference);
@@ -92,11 +93,14 @@ export function addTrustCommands(program: Command): void {
       const outSets = [];
       for (const n of names) outSets.push(await buildOodSet(n, inSet, { count: o.limit }));
       const bar = phaseBar('scoring');
-      const report = await oodEvaluation(model, inSet, outSets, reference, (_s, d, t) => bar.update(d, t));
+      const { report, scores } = await oodEvaluation(model, inSet, outSets, reference, (_s, d, t) => bar.update(d, t));
       bar.stop();
       if (o.report) {
         mkdirSync(o.report, { recursive: true });
         writeFileSync(join(o.report, 'ood.json'), JSON.stringify(report, null, 2) + '\n');
+        const { writeScoreHistograms } = await import('../plots/ood_histograms.js');
+        const files = await writeScoreHistograms(scores, o.report, `${basename(o.model)}: ${o.in} vs OoD sets`);
+        if (!o.json) console.error(`wrote ${['ood.json', ...files].map((f) => join(o.report, f)).join(', ')}`);
       }
       console.log(o.json ? JSON.stringify(report, null, 2) : formatOodTable(report));
       await model.dispose();

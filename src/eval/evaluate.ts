@@ -62,13 +62,16 @@ export async function evaluate(
   return { dataset: ds.name, images: total, accuracy: correct / total, lx: lx / total, ly: ly / total, bitsPerDim: bpd / total, seconds: (Date.now() - start) / 1000 };
 }
 
+/** Likelihood figures; discriminative baselines have none (NaN). */
+const likelihood = (v: number) => (Number.isNaN(v) ? 'n/a (no likelihood)' : v.toFixed(4));
+
 export function formatEvalTable(r: EvalResult): string {
   const rows: Array<[string, string]> = [
     ['data set', `${r.dataset} (${r.images} images)`],
     ['accuracy', `${(100 * r.accuracy).toFixed(2)} %`],
-    ['L_X (nats/dim)', r.lx.toFixed(4)],
+    ['L_X (nats/dim)', likelihood(r.lx)],
     ['L_Y (nats)', r.ly.toFixed(4)],
-    ['bits/dim', r.bitsPerDim.toFixed(4)],
+    ['bits/dim', likelihood(r.bitsPerDim)],
     ['time', `${r.seconds.toFixed(1)} s`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));

@@ -30,9 +30,12 @@ export interface SetScores {
   entropy: Float32Array;
   /** PNG-compressed length, bits per dimension */
   pngBitsPerDim: Float32Array;
+  /** largest class posterior */
+  maxProb: Float32Array;
 }
 
-export const OOD_TESTS = ['one-tailed', 'two-tailed', 'typicality', 'complexity'] as const;
+/** Likelihood tests (GCs only) and the confidence baseline every classifier has (1 − max p(y|x)). */
+export const OOD_TESTS = ['one-tailed', 'two-tailed', 'typicality', 'complexity', 'max-softmax'] as const;
 export type OodTest = (typeof OOD_TESTS)[number];
 
 export interface OodSetResult {
@@ -44,13 +47,14 @@ export interface OodSetResult {
   meanEntropy: number;
   /** mean entropy on this set minus on the in-distribution test set, nats */
   deltaEntropy: number;
-  /** per test: AUROC etc. against the in-distribution test set (OoD = positive) */
-  tests: Record<OodTest, DetectionMetrics>;
+  /** per test: AUROC etc. against the in-distribution test set (OoD = positive); likelihood
+   *  tests are absent for a model without a likelihood (the DC baseline) */
+  tests: Partial<Record<OodTest, DetectionMetrics>>;
 }
 
 export interface OodReport {
   inDistribution: { name: string; images: number; meanLx: number; meanBitsPerDim: number; meanPngBitsPerDim: number; meanEntropy: number; accuracy: number };
-  reference: string;
+  reference: string | null;
   sets: OodSetResult[];
 }
 
@@ -83,6 +87,7 @@ export async function scoreSet(model: InferenceModel, ds: ImageDataset, onProgre
   const lx = new Float32Array(n);
   const bpd = new Float32Array(n);
   const entropy = new Float32Array(n);
+  const maxProb = new Float32Array(n);
   let correct = 0;
   let at = 0;
   for (const batch of evalBatches(ds, 256)) {
@@ -91,25 +96,30 @@ export async function scoreSet(model: InferenceModel, ds: ImageDataset, onProgre
     lx.set(r.lx.dataSync(), at);
     bpd.set(r.bitsPerDim.dataSync(), at);
     entropy.set(tf.tidy(() => tf.neg(tf.sum(tf.mul(r.posterior, tf.log(tf.add(r.posterior, 1e-30))), 1)).dataSync()), at);
+    maxProb.set(tf.tidy(() => tf.max(r.posterior, 1).dataSync()), at);
     const pred = r.prediction.dataSync();
     for (let i = 0; i < batch.size; i++) if (pred[i] === batch.labels[i]) correct++;
     tf.dispose([x, ...Object.values(r)]);
     at += batch.size;
     onProgress?.(at, n);
   }
-  return { name: ds.name, lx, bitsPerDim: bpd, entropy, pngBitsPerDim: await pngBits(ds), correct };
+  const hasLikelihood = !Number.isNaN(lx[0]);
+  return { name: ds.name, lx, bitsPerDim: bpd, entropy, maxProb, pngBitsPerDim: hasLikelihood ? await pngBits(ds) : new Float32Array(n).fill(NaN), correct };
 }
 
 const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0) / a.length;
 
 /** Per-test decision statistics, higher = more OoD. */
-function statistics(s: SetScores, ref: OodReference): Record<OodTest, number[]> {
+function statistics(s: SetScores, ref: OodReference | null): Partial<Record<OodTest, number[]>> {
+  const confidence = { 'max-softmax': Array.from(s.maxProb, (v) => -v) };
+  if (!ref) return confidence;
   const p = Array.from(s.lx, (v) => pValues(ref, v));
   return {
     'one-tailed': p.map((v) => -v.oneTailed),
     'two-tailed': p.map((v) => -v.twoTailed),
     typicality: p.map((v) => -v.typicality),
     complexity: Array.from(s.bitsPerDim, (v, i) => v - s.pngBitsPerDim[i]),
+    ...confidence,
   };
 }
 
@@ -117,33 +127,44 @@ export async function oodEvaluation(
   model: InferenceModel,
   inSet: ImageDataset,
   outSets: ImageDataset[],
-  reference: OodReference,
+  /** the training-set likelihood reference; null for a model without a likelihood */
+  reference: OodReference | null,
   onProgress?: (set: string, done: number, total: number) => void,
-): Promise<OodReport> {
+): Promise<{ report: OodReport; scores: SetScores[] }> {
   const id = await scoreSet(model, inSet, (d, t) => onProgress?.(inSet.name, d, t));
+  const scores: SetScores[] = [id];
   const idStats = statistics(id, reference);
   const idEntropy = mean(id.entropy);
   const sets: OodSetResult[] = [];
   for (const ds of outSets) {
     const s = await scoreSet(model, ds, (d, t) => onProgress?.(ds.name, d, t));
+    scores.push(s);
     const st = statistics(s, reference);
-    const tests = Object.fromEntries(OOD_TESTS.map((t) => [t, detectionMetrics(idStats[t], st[t])])) as Record<OodTest, DetectionMetrics>;
+    const tests = Object.fromEntries(OOD_TESTS.filter((t) => st[t]).map((t) => [t, detectionMetrics(idStats[t] as number[], st[t] as number[])]));
     sets.push({ name: ds.name, images: datasetSize(ds), meanLx: mean(s.lx), meanBitsPerDim: mean(s.bitsPerDim), meanPngBitsPerDim: mean(s.pngBitsPerDim), meanEntropy: mean(s.entropy), deltaEntropy: mean(s.entropy) - idEntropy, tests });
   }
-  return {
+  const report: OodReport = {
     inDistribution: { name: inSet.name, images: datasetSize(inSet), meanLx: mean(id.lx), meanBitsPerDim: mean(id.bitsPerDim), meanPngBitsPerDim: mean(id.pngBitsPerDim), meanEntropy: idEntropy, accuracy: id.correct / datasetSize(inSet) },
-    reference: reference.source,
+    reference: reference?.source ?? null,
     sets,
   };
+  return { report, scores };
 }
 
 export function formatOodTable(r: OodReport): string {
-  const head = `in-distribution: ${r.inDistribution.name} (${r.inDistribution.images} images, accuracy ${(100 * r.inDistribution.accuracy).toFixed(2)} %, mean L_X ${r.inDistribution.meanLx.toFixed(3)}, mean entropy ${r.inDistribution.meanEntropy.toFixed(3)} nats); reference: ${r.reference}`;
-  const rows = ['| OoD set | images | mean L_X | Δ entropy | AUROC 1-tailed | AUROC 2-tailed | AUROC typicality | AUROC complexity | AUPR-in / AUPR-out (2-tailed) | FPR@95 % TPR (2-tailed) |', '|---|---|---|---|---|---|---|---|---|---|'];
+  const id = r.inDistribution;
+  const lxText = Number.isNaN(id.meanLx) ? 'no likelihood' : `mean L_X ${id.meanLx.toFixed(3)}`;
+  const head = `in-distribution: ${id.name} (${id.images} images, accuracy ${(100 * id.accuracy).toFixed(2)} %, ${lxText}, mean entropy ${id.meanEntropy.toFixed(3)} nats); reference: ${r.reference ?? 'none'}`;
+  const f = (m: DetectionMetrics | undefined, key: keyof DetectionMetrics) => (m ? m[key].toFixed(1) : '–');
+  const rows = [
+    '| OoD set | images | mean L_X | Δ entropy | AUROC 1-tailed | AUROC 2-tailed | AUROC typicality | AUROC complexity | AUROC max-softmax | AUPR-in / AUPR-out (2-tailed) | FPR@95 % TPR (2-tailed) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const s of r.sets) {
     const t = s.tests;
+    const two = t['two-tailed'];
     rows.push(
-      `| ${s.name} | ${s.images} | ${s.meanLx.toFixed(3)} | ${s.deltaEntropy.toFixed(3)} | ${t['one-tailed'].auroc.toFixed(1)} | ${t['two-tailed'].auroc.toFixed(1)} | ${t.typicality.auroc.toFixed(1)} | ${t.complexity.auroc.toFixed(1)} | ${t['two-tailed'].auprIn.toFixed(1)} / ${t['two-tailed'].auprOut.toFixed(1)} | ${t['two-tailed'].fprAt95Tpr.toFixed(1)} |`,
+      `| ${s.name} | ${s.images} | ${Number.isNaN(s.meanLx) ? '–' : s.meanLx.toFixed(3)} | ${s.deltaEntropy.toFixed(3)} | ${f(t['one-tailed'], 'auroc')} | ${f(two, 'auroc')} | ${f(t.typicality, 'auroc')} | ${f(t.complexity, 'auroc')} | ${f(t['max-softmax'], 'auroc')} | ${f(two, 'auprIn')} / ${f(two, 'auprOut')} | ${f(two, 'fprAt95Tpr')} |`,
     );
   }
   return [head, '', ...rows].join('\n');

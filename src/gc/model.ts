@@ -13,6 +13,8 @@ import type { IbLossTerms, LossFormulation } from './ib_loss.js';
 import { buildArchitecture } from './presets.js';
 import type { ModelConfig } from './presets.js';
 import { MersenneTwister } from '../util/rng.js';
+import { BatchNorm } from '../inn/layers.js';
+import type { Classifier } from './classifier.js';
 
 const LN2 = Math.log(2);
 const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
@@ -77,7 +79,8 @@ export function inferenceFrom(config: ModelConfig, logits: tf.Tensor2D, logdet: 
   });
 }
 
-export class GenerativeClassifier implements InferenceModel {
+export class GenerativeClassifier implements Classifier {
+  readonly kind = 'gc' as const;
   readonly inn: InvertibleSequence;
   readonly head: GaussianMixtureHead;
   readonly dims: number;
@@ -157,6 +160,14 @@ export class GenerativeClassifier implements InferenceModel {
       const { z, logdet } = this.latent(x01, EVAL);
       return inferenceFrom(this.config, this.logits(z, true), logdet, this.head.logClassWeights());
     });
+  }
+
+  batchNorms(): BatchNorm[] {
+    return [...this.inn.modules()].filter((m): m is BatchNorm => m instanceof BatchNorm);
+  }
+
+  runForward(x01: tf.Tensor, ctx: RunContext): void {
+    this.latent(x01, ctx);
   }
 
   /** IB loss terms and accuracy on a batch (inside a gradient tape when training). */

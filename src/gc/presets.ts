@@ -42,6 +42,8 @@ export interface ModelConfig {
   dctLogdet: 'exact' | 'official';
   /** ImageNet layouts: hard permutations stored as index vectors (default) or dense matrices */
   mixingStorage?: 'dense' | 'indices';
+  /** 'gc' (default): generative classifier; 'dc': the discriminative ResNet baseline for this preset */
+  modelType?: 'gc' | 'dc';
   /** data-set identifiers of the classes (e.g. ImageNet WordNet ids), same order as classNames */
   classIds?: string[];
   /** seeds weights, fixed rotations; the latent permutation always uses numpy seed 0 as official */
@@ -148,7 +150,12 @@ export function isArchName(name: string): name is ArchName {
 }
 
 /** Default configuration of an architecture for a class list. */
-export function defaultConfig(arch: ArchName, classNames: string[], seed = 0): ModelConfig {
+export function defaultConfig(arch: ArchName, classNames: string[], seed = 0, modelType: 'gc' | 'dc' = 'gc'): ModelConfig {
+  const config = gcConfig(arch, classNames, seed);
+  return modelType === 'dc' ? { ...config, modelType } : config;
+}
+
+function gcConfig(arch: ArchName, classNames: string[], seed: number): ModelConfig {
   if (isImagenetArch(arch)) {
     const l = IMAGENET_LAYOUTS[arch];
     // HEAD_AND_LOSS.md: μ init 3.5, low-rank K, μ_conv init 0.01, no class prior, smoothing 0.05

@@ -6,7 +6,8 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { GenerativeClassifier } from '../gc/model.js';
+import { createClassifier } from '../gc/factory.js';
+import type { Classifier } from '../gc/classifier.js';
 import { isArchName } from '../gc/presets.js';
 import type { ModelConfig } from '../gc/presets.js';
 import type { NamedParam } from '../inn/module.js';
@@ -62,18 +63,18 @@ export function assignParams(params: NamedParam[], file: SafetensorsFile, source
   if (extra.length) throw new Error(`checkpoint ${source} does not match ${arch}: unexpected tensor ${extra[0]}${extra.length > 1 ? ` (+${extra.length - 1} more)` : ''}`);
 }
 
-export function saveModel(dir: string, model: GenerativeClassifier): void {
+export function saveModel(dir: string, model: Classifier): void {
   mkdirSync(dir, { recursive: true });
   writeConfig(dir, model.config);
   saveSafetensors(join(dir, MODEL_FILE), paramArrays(model.namedParams()), { format: 'trustgc-model', arch: model.config.arch });
 }
 
 /** Loads a model folder (config.json + model.safetensors). */
-export function loadModel(dir: string, weightsFile = MODEL_FILE): GenerativeClassifier {
+export function loadModel(dir: string, weightsFile = MODEL_FILE): Classifier {
   const config = readConfig(dir);
   const path = join(dir, weightsFile);
   const file = loadSafetensors(path);
-  const model = new GenerativeClassifier(config);
+  const model = createClassifier(config);
   try {
     assignParams(model.namedParams(), file, path, weightsFile === MODEL_FILE ? '' : 'model/');
   } catch (e) {

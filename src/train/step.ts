@@ -5,7 +5,7 @@
  * Shared by the trainer and the throughput benchmark, so both time the same work.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { GenerativeClassifier } from '../gc/model.js';
+import type { Classifier } from '../gc/classifier.js';
 import { RunContext } from '../inn/module.js';
 import type { Batch } from '../data/batches.js';
 import type { Optimizer } from './optimizer.js';
@@ -37,7 +37,7 @@ export class TrainingStep {
   private readonly imageShape: [number, number, number];
 
   constructor(
-    private readonly model: GenerativeClassifier,
+    private readonly model: Classifier,
     private readonly optimizer: Optimizer,
   ) {
     const trainable = model.namedParams().filter((p) => p.trainable);

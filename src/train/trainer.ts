@@ -7,7 +7,8 @@
 import { existsSync, mkdirSync, readFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { GenerativeClassifier } from '../gc/model.js';
+import { createClassifier } from '../gc/factory.js';
+import type { Classifier } from '../gc/classifier.js';
 import { TRAINING_CHUNK, defaultConfig } from '../gc/presets.js';
 import type { ArchName, ModelConfig } from '../gc/presets.js';
 import { RunContext } from '../inn/module.js';
@@ -33,6 +34,8 @@ import type { EvalResult } from '../eval/evaluate.js';
 export interface TrainOptions {
   dataset: string;
   arch: ArchName;
+  /** 'gc' (default) or 'dc': the discriminative baseline for the same preset */
+  modelType?: 'gc' | 'dc';
   beta: number;
   epochs: number;
   /** stop after this many optimisation steps in total (a short budget) */
@@ -114,7 +117,7 @@ export interface StepMetrics {
 }
 
 export interface TrainEvents {
-  onStart?(info: { model: GenerativeClassifier; train: ImageDataset; state: TrainState; stepsPerEpoch: number; resumed: boolean }): void;
+  onStart?(info: { model: Classifier; train: ImageDataset; state: TrainState; stepsPerEpoch: number; resumed: boolean }): void;
   onStep?(info: { state: TrainState; metrics: StepMetrics; imagesPerSecond: number; stepsPerEpoch: number }): void;
   onEpochEnd?(info: { state: TrainState; eval?: EvalResult }): void;
   onCheckpoint?(path: string, state: TrainState): void;
@@ -127,7 +130,7 @@ export interface TrainEvents {
 
 export interface TrainResult {
   state: TrainState;
-  model: GenerativeClassifier;
+  model: Classifier;
   stoppedEarly: boolean;
   final?: EvalResult;
 }
@@ -139,7 +142,7 @@ export const OPTIONS_FILE = 'train.json';
 export const METRICS_FILE = 'metrics.jsonl';
 export const EVAL_FILE = 'eval.json';
 
-function groupsFor(model: GenerativeClassifier, opts: TrainOptions): ParamGroup[] {
+function groupsFor(model: Classifier, opts: TrainOptions): ParamGroup[] {
   const trainable = model.namedParams().filter((p) => p.trainable);
   const isMu = (p: NamedParam) => /^head\.mu/.test(p.name);
   const isPhi = (p: NamedParam) => p.name === 'head.phi';
@@ -150,15 +153,15 @@ function groupsFor(model: GenerativeClassifier, opts: TrainOptions): ParamGroup[
   ].filter((g) => g.params.length > 0);
 }
 
-function saveCheckpoint(dir: string, model: GenerativeClassifier, optimizer: Optimizer, state: TrainState): string {
+function saveCheckpoint(dir: string, model: Classifier, optimizer: Optimizer, state: TrainState): string {
   const path = join(dir, CHECKPOINT_FILE);
   saveSafetensors(path, [...paramArrays(model.namedParams(), 'model/'), ...optimizer.stateArrays()], { state: JSON.stringify(state) });
   return path;
 }
 
 /** Re-estimates BN running statistics as a cumulative average over training batches (no gradients). */
-export function reestimateBatchNorm(model: GenerativeClassifier, ds: ImageDataset, opts: TrainOptions, batches: number): void {
-  const bns = [...model.inn.modules()].filter((m): m is BatchNorm => m instanceof BatchNorm);
+export function reestimateBatchNorm(model: Classifier, ds: ImageDataset, opts: TrainOptions, batches: number): void {
+  const bns = model.batchNorms();
   if (bns.length === 0 || batches <= 0) return;
   for (const bn of bns) {
     bn.cumulative = { count: 0 };
@@ -175,7 +178,7 @@ export function reestimateBatchNorm(model: GenerativeClassifier, ds: ImageDatase
     const ctx = new RunContext(true);
     tf.tidy(() => {
       const x = tf.tensor4d(batch.x, [batch.size, ds.height, ds.width, ds.channels]);
-      model.latent(x, ctx);
+      model.runForward(x, ctx);
     });
     ctx.commit();
   }
@@ -215,7 +218,7 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
   const onProgress = events.onProgress?.bind(events);
   const train = firstN(await loadDataset(opts.dataset, 'train', { onProgress }), opts.trainLimit);
   const test = firstN(await loadDataset(opts.dataset, 'test', { onProgress }), opts.testLimit);
-  const model = new GenerativeClassifier(config ?? defaultConfig(opts.arch, train.classNames, opts.seed));
+  const model = createClassifier(config ?? defaultConfig(opts.arch, train.classNames, opts.seed, opts.modelType ?? 'gc'));
   checkCompatible(model, train); // e.g. an MNIST architecture asked to train on CIFAR-10
   const labelSmoothing = opts.labelSmoothing ?? model.config.loss.labelSmoothing;
   const n = datasetSize(train);
@@ -317,8 +320,10 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
   }
   saveModel(dir, model);
   // training-set likelihoods: the reference `predict` and the OoD tests compare new images with
-  events.onPhase?.('scoring training images for OoD tests');
-  saveReference(dir, await referenceFromDataset(model, train, OOD_REFERENCE_IMAGES));
+  if (model.kind === 'gc') {
+    events.onPhase?.('scoring training images for OoD tests');
+    saveReference(dir, await referenceFromDataset(model, train, OOD_REFERENCE_IMAGES));
+  }
   events.onPhase?.('evaluating on the test set');
   const final = await evaluate(model, test, { onProgress });
   log({ type: 'final', step: state.step, epoch: state.epoch, ...final });
