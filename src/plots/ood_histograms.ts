@@ -37,9 +37,9 @@ export function histogramSpec(sets: SetScores[], field: 'lx' | 'maxProb', title:
 }
 
 /** ood-lx.(svg|png) for models with a likelihood, ood-confidence.(svg|png) always. */
-export async function writeScoreHistograms(sets: SetScores[], dir: string, title: string): Promise<string[]> {
+export async function writeScoreHistograms(sets: SetScores[], dir: string, title: string, prefix = ''): Promise<string[]> {
   const files: string[] = [];
-  if (sets.length && !Number.isNaN(sets[0].lx[0])) files.push(...(await writePlot(histogramSpec(sets, 'lx', title), dir, 'ood-lx')));
-  files.push(...(await writePlot(histogramSpec(sets, 'maxProb', title), dir, 'ood-confidence')));
+  if (sets.length && !Number.isNaN(sets[0].lx[0])) files.push(...(await writePlot(histogramSpec(sets, 'lx', title), dir, `${prefix}ood-lx`)));
+  files.push(...(await writePlot(histogramSpec(sets, 'maxProb', title), dir, `${prefix}ood-confidence`)));
   return files;
 }

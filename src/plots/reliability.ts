@@ -39,8 +39,8 @@ export function reliabilitySpec(r: CalibrationResult, title: string): TopLevelSp
 }
 
 /** reliability-ibinn.(svg|png) and reliability-top1.(svg|png). */
-export async function writeReliabilityDiagrams(results: CalibrationResult[], dir: string, title: string): Promise<string[]> {
+export async function writeReliabilityDiagrams(results: CalibrationResult[], dir: string, title: string, prefix = ''): Promise<string[]> {
   const files: string[] = [];
-  for (const r of results) files.push(...(await writePlot(reliabilitySpec(r, title), dir, `reliability-${r.convention}`)));
+  for (const r of results) files.push(...(await writePlot(reliabilitySpec(r, title), dir, `${prefix}reliability-${r.convention}`)));
   return files;
 }
