@@ -9,7 +9,7 @@ import { datasetSize, firstN, sampleSize } from './dataset.js';
 import { loadDataset } from './registry.js';
 import { MersenneTwister } from '../util/rng.js';
 
-export const OOD_SET_NAMES = ['mnist', 'fashion-mnist', 'cifar10', 'uniform', 'gaussian', 'constant', 'inverted', 'rgb-rotated', 'noisy', 'downscaled', 'folder:<path>'] as const;
+export const OOD_SET_NAMES = ['mnist', 'fashion-mnist', 'cifar10', 'uniform', 'noise' /* = uniform */, 'gaussian', 'constant', 'inverted', 'rgb-rotated', 'noisy', 'downscaled', 'folder:<path>'] as const;
 
 export interface OodSetOptions {
   /** images per set (generated sets and the cap on loaded ones) */
@@ -65,6 +65,7 @@ export async function buildOodSet(name: string, base: ImageDataset, opts: OodSet
       return ds;
     }
     case 'uniform':
+    case 'noise':
       return generated(base, 'uniform noise', count, (out, _i, rng) => out.forEach((_, j) => (out[j] = Math.floor(rng.uniform() * 256))), seed);
     case 'gaussian':
       // N(0.5, 0.25²) per value, clipped to [0, 1]
