@@ -98,7 +98,8 @@ function trainReporter(quiet: boolean): Reporter {
     onEpochEnd({ state, eval: ev }) {
       bar?.stop();
       bar = null;
-      if (!quiet && ev) console.error(`epoch ${state.epoch}: test accuracy ${(100 * ev.accuracy).toFixed(2)} % on ${ev.images} images, L_X ${ev.lx.toFixed(3)}, bits/dim ${ev.bitsPerDim.toFixed(3)}`);
+      const likelihood = ev && !Number.isNaN(ev.lx) ? `, L_X ${ev.lx.toFixed(3)}, bits/dim ${ev.bitsPerDim.toFixed(3)}` : '';
+      if (!quiet && ev) console.error(`epoch ${state.epoch}: test accuracy ${(100 * ev.accuracy).toFixed(2)} % on ${ev.images} images${likelihood}`);
     },
     shouldStop() {
       return reporter.stopRequested;
