@@ -114,6 +114,11 @@ export class GaussianMixtureHead extends Module {
   /** Full class means [M, D] (materialised; for small heads, sampling and explanations). */
   means(): tf.Tensor2D {
     if (!this.muT || !this.muM) return this.mu.clone() as tf.Tensor2D;
+    const values = this.classes * this.dims;
+    if (values > 5e7) {
+      // ImageNet: 1000 × 150 528 floats; every computation with the means uses the factorised form
+      throw new Error(`the full class means would take ${((4 * values) / 2 ** 20).toFixed(0)} MB; use squaredDistances (factorised) instead`);
+    }
     return tf.concat([this.mu, tf.matMul(this.muT, this.muM)], 1) as tf.Tensor2D;
   }
 }
