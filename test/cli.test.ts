@@ -82,7 +82,7 @@ describe('command line', () => {
 describe('public API', () => {
   it('the package entry exports the main building blocks', async () => {
     const api = await import('../src/index.js');
-    for (const name of ['initEngine', 'GenerativeClassifier', 'AffineCouplingBlock', 'train', 'evaluate', 'loadModel', 'loadDataset', 'exportOnnx', 'OnnxClassifier', 'engineInfo']) {
+    for (const name of ['initEngine', 'GenerativeClassifier', 'AffineCouplingBlock', 'train', 'evaluate', 'loadModel', 'loadDataset', 'exportOnnx', 'OnnxClassifier', 'engineInfo', 'importOfficialCheckpoint', 'calibration', 'oodEvaluation', 'DiscriminativeClassifier', 'evaluateClassFolder']) {
       expect(api, name).toHaveProperty(name);
     }
   });
