@@ -149,8 +149,7 @@ export class GenerativeClassifier implements Classifier {
 
   /** Image from a latent (inverse pass), in [0,1]-pixel space. */
   decode(z: tf.Tensor2D): tf.Tensor4D {
-    const xn = this.inn.inverse(z, EVAL);
-    return tf.add(tf.div(xn, this.invStd), this.mean) as tf.Tensor4D;
+    return tf.tidy(() => tf.add(tf.div(this.inn.inverse(z, EVAL), this.invStd), this.mean) as tf.Tensor4D);
   }
 
   /** Everything the classifier knows about a batch of [0,1] images (eval mode). */
