@@ -46,6 +46,17 @@ describe.skipIf(!available)('ONNX export run by onnxruntime-node', () => {
     });
   }
 
+  it('an imported ImageNet-layout model (index permutations, low-rank head) exports and matches', async () => {
+    const { importOfficialCheckpoint } = await import('../src/io/torch/import_official.js');
+    const { model } = importOfficialCheckpoint(join(import.meta.dirname, 'fixtures', 'torch', 'imagenet_mini.pt'), { arch: 'imagenet-mini' });
+    const onnx = await OnnxClassifier.fromBytes(exportOnnx(model as GenerativeClassifier, { batch: 4 }).bytes, model.config);
+    const report = await compareOnnxWithTfjs(model as GenerativeClassifier, onnx, 4);
+    expect(report.ok).toBe(true);
+    for (const v of Object.values(report.maxError)) expect(v).toBeLessThan(1e-4);
+    await onnx.dispose();
+    model.dispose();
+  });
+
   it('OnnxClassifier answers infer like the tfjs model, splitting and padding batches', async () => {
     const model = new GenerativeClassifier(defaultConfig('tiny-mnist', DIGITS, 7));
     const onnx = await OnnxClassifier.fromBytes(exportOnnx(model, { batch: 4 }).bytes, model.config);
