@@ -2,28 +2,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useBackend } from './helpers.js';
-import { buildCli } from '../src/cli/main.js';
+import { runCli, useBackend } from './helpers.js';
 import { onnxAvailable } from '../src/onnx/runtime.js';
 
 beforeAll(async () => {
   await useBackend('wasm');
 });
 
-async function run(args: string[]): Promise<{ error?: string; out: string }> {
-  const program = buildCli({ throwOnError: true });
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => lines.push(a.join(' '));
-  try {
-    await program.parseAsync(['node', 'trustgc', ...args]);
-    return { out: lines.join('\n') };
-  } catch (e) {
-    return { error: (e as Error).message, out: lines.join('\n') };
-  } finally {
-    console.log = log;
-  }
-}
+const run = runCli;
 
 describe('command line', () => {
   it('info prints the official parameter count of the MNIST model', async () => {

@@ -25,4 +25,21 @@ export async function useBackend(name: 'wasm' | 'cpu'): Promise<void> {
   if (tf.getBackend() !== name) throw new Error(`backend ${name} not available`);
 }
 
+/** Runs the CLI in-process; returns what it printed with console.log and the error message, if any. */
+export async function runCli(args: string[]): Promise<{ error?: string; out: string }> {
+  const { buildCli } = await import('../src/cli/main.js');
+  const program = buildCli({ throwOnError: true });
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => lines.push(a.join(' '));
+  try {
+    await program.parseAsync(['node', 'trustgc', ...args]);
+    return { out: lines.join('\n') };
+  } catch (e) {
+    return { error: (e as Error).message, out: lines.join('\n') };
+  } finally {
+    console.log = log;
+  }
+}
+
 export { tf };

@@ -3,8 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { useBackend } from './helpers.js';
-import { buildCli } from '../src/cli/main.js';
+import { runCli, useBackend } from './helpers.js';
 import { cropSpec, imageCrops, resizedSize } from '../src/data/crops.js';
 import { parseClassIndex } from '../src/data/class_index.js';
 import { makeReference, pValues } from '../src/eval/ood_reference.js';
@@ -15,20 +14,7 @@ beforeAll(async () => {
   await useBackend('wasm');
 });
 
-async function run(args: string[]): Promise<{ error?: string; out: string }> {
-  const program = buildCli({ throwOnError: true });
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => lines.push(a.join(' '));
-  try {
-    await program.parseAsync(['node', 'trustgc', ...args]);
-    return { out: lines.join('\n') };
-  } catch (e) {
-    return { error: (e as Error).message, out: lines.join('\n') };
-  } finally {
-    console.log = log;
-  }
-}
+const run = runCli;
 
 /** An image whose pixel (x, y) has value (x + 3y) mod 256 in every channel, losslessly stored. */
 async function gradientPng(file: string, w: number, h: number): Promise<void> {

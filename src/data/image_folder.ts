@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import type { ImageDataset } from './dataset.js';
 
-const IMAGE_EXT = /\.(png|jpe?g|webp|bmp|gif|tiff?)$/i;
+/** File names sharp decodes that image folders may hold. */
+export const IMAGE_EXT = /\.(png|jpe?g|webp|bmp|gif|tiff?)$/i;
 
 export interface ImageFolderOptions {
   channels?: 1 | 3;

@@ -8,9 +8,8 @@ import type { ModelConfig } from '../gc/presets.js';
 import { isImagenetArch } from '../gc/presets.js';
 import { cropSpec, imageCrops } from './crops.js';
 import type { CropCount } from './crops.js';
-import { decodeImage } from './image_folder.js';
+import { IMAGE_EXT, decodeImage } from './image_folder.js';
 
-const IMAGE_EXT = /\.(jpe?g|png|webp|bmp|gif|tiff?)$/i;
 
 /** [crops, H, W, C] pixel values in [0, 1]. */
 export async function imageForModel(file: string, config: ModelConfig, crops: CropCount = 1): Promise<Float32Array> {

@@ -10,8 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { InferenceModel } from '../gc/model.js';
 import { cropSpec, imageCrops } from '../data/crops.js';
 import type { CropCount } from '../data/crops.js';
+import { IMAGE_EXT } from '../data/image_folder.js';
 
-const IMAGE_EXT = /\.(jpe?g|png|webp|bmp|tiff?)$/i;
 
 export interface LabelledFile {
   file: string;
