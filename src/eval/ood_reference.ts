@@ -63,10 +63,22 @@ export function pValues(ref: OodReference, lx: number): OodPValues {
   const oneTailed = (1 + atOrAbove) / (n + 1); // reference images with L_X ≥ this one's
   const lower = (1 + atOrBelow) / (n + 1);
   const twoTailed = Math.min(1, 2 * Math.min(lower, oneTailed));
-  const mean = v.reduce((s, x) => s + x, 0) / n;
-  const dist = Math.abs(lx - mean);
-  const farther = v.filter((x) => Math.abs(x - mean) >= dist).length;
-  return { oneTailed, twoTailed, typicality: (1 + farther) / (n + 1) };
+  const { mean, deviations } = typicalityTable(ref);
+  const [closer] = bounds(deviations, Math.abs(lx - mean));
+  return { oneTailed, twoTailed, typicality: (1 + n - closer) / (n + 1) };
+}
+
+const typicalityTables = new WeakMap<OodReference, { mean: number; deviations: number[] }>();
+
+/** Mean of the reference and its sorted absolute deviations from it, computed once per reference. */
+function typicalityTable(ref: OodReference): { mean: number; deviations: number[] } {
+  let t = typicalityTables.get(ref);
+  if (!t) {
+    const mean = ref.values.reduce((s, x) => s + x, 0) / ref.values.length;
+    t = { mean, deviations: ref.values.map((x) => Math.abs(x - mean)).sort((a, b) => a - b) };
+    typicalityTables.set(ref, t);
+  }
+  return t;
 }
 
 export function saveReference(dir: string, ref: OodReference): void {
