@@ -19,7 +19,7 @@ import type { EngineChoice } from '../onnx/runtime.js';
 import type { InferenceModel } from '../gc/model.js';
 import { loadReference, makeReference, pValues, saveReference, OOD_REFERENCE_FILE } from '../eval/ood_reference.js';
 import type { OodPValues } from '../eval/ood_reference.js';
-import { phaseBar } from './progress.js';
+import { modelOptions, phaseBar } from './progress.js';
 
 export function parseCrops(v: string): CropCount {
   if (v !== '1' && v !== '10') throw new InvalidArgumentError(`crops must be 1 or 10, got "${v}"`);
@@ -109,15 +109,15 @@ export function addModelCommands(program: Command): void {
       model.dispose();
     });
 
-  program
-    .command('predict')
-    .description('classify image files: top-5 classes with posteriors, log p(x), bits/dim and an OoD verdict')
-    .argument('<images...>', 'image files')
-    .requiredOption('--model <dir>', 'model folder')
+  modelOptions(
+    program
+      .command('predict')
+      .description('classify image files: top-5 classes with posteriors, log p(x), bits/dim and an OoD verdict')
+      .argument('<images...>', 'image files')
+  )
     .option('--crops <n>', '1 (centre crop) or 10 (TenCrop, posteriors averaged); ImageNet models only', parseCrops, 1)
     .option('--top <k>', 'how many classes to list', (v) => Number(v), 5)
     .option('--alpha <α>', 'significance level of the OoD test', (v) => Number(v), 0.01)
-    .option('--engine <name>', 'auto | tfjs | onnx', 'auto')
     .option('--json', 'print JSON', false)
     .action(async (images: string[], o) => {
       if (!(o.alpha > 0 && o.alpha < 1)) throw new InvalidArgumentError(`--alpha must be in (0, 1), got ${o.alpha}`);
@@ -137,13 +137,13 @@ export function addModelCommands(program: Command): void {
       await model.dispose();
     });
 
-  program
-    .command('calibrate-ood')
-    .description(`score in-distribution images and store them as the model's OoD reference (${OOD_REFERENCE_FILE})`)
-    .requiredOption('--model <dir>', 'model folder')
+  modelOptions(
+    program
+      .command('calibrate-ood')
+      .description(`score in-distribution images and store them as the model's OoD reference (${OOD_REFERENCE_FILE})`)
+  )
     .requiredOption('--data <folder>', 'folder of in-distribution (ideally training) images, searched recursively')
     .option('--limit <n>', 'use at most n images (an even spread)', (v) => Number(v), 5000)
-    .option('--engine <name>', 'auto | tfjs | onnx', 'auto')
     .action(async (o) => {
       const model = await loadInferenceModel(o.model, o.engine as EngineChoice);
       if (model.config.modelType === 'dc') throw new Error('calibrate-ood needs a generative classifier; a discriminative baseline has no likelihood');

@@ -16,7 +16,7 @@ import { buildOodSet, OOD_SET_NAMES } from '../data/ood_sets.js';
 import { formatOodTable, oodEvaluation } from '../eval/ood.js';
 import { loadReference, referenceFromDataset, saveReference } from '../eval/ood_reference.js';
 import { checkCompatible } from '../eval/evaluate.js';
-import { phaseBar } from './progress.js';
+import { modelOptions, phaseBar } from './progress.js';
 
 /** Class posteriors of every image, [images, classes] row-major. */
 export async function posteriors(model: InferenceModel, ds: ImageDataset): Promise<Float32Array> {
@@ -42,14 +42,14 @@ export function formatCalibration(results: CalibrationResult[]): string {
 }
 
 export function addTrustCommands(program: Command): void {
-  program
-    .command('calibration')
-    .description('calibration of the class posteriors: ECE, MCE, ICE, OCE in the IB-INN and the top-1 convention, reliability data')
-    .requiredOption('--model <dir>', 'model folder')
+  modelOptions(
+    program
+      .command('calibration')
+      .description('calibration of the class posteriors: ECE, MCE, ICE, OCE in the IB-INN and the top-1 convention, reliability data')
+  )
     .option('--dataset <name>', 'data set (test split)', 'mnist')
     .option('--limit <n>', 'only the first n test images', (v) => Number(v))
     .option('--out <dir>', 'write calibration.json (and reliability diagrams) here')
-    .option('--engine <name>', 'auto | tfjs | onnx', 'auto')
     .option('--json', 'print JSON', false)
     .action(async (o) => {
       const model = await loadInferenceModel(o.model, o.engine as EngineChoice);
@@ -68,15 +68,15 @@ export function addTrustCommands(program: Command): void {
       await model.dispose();
     });
 
-  program
-    .command('ood')
-    .description('OoD detection with the model likelihood: one-tailed, two-tailed quantile and typicality tests (+ complexity-corrected score), AUROC/AUPR/FPR@95')
-    .requiredOption('--model <dir>', 'model folder')
+  modelOptions(
+    program
+      .command('ood')
+      .description('OoD detection with the model likelihood: one-tailed, two-tailed quantile and typicality tests (+ complexity-corrected score), AUROC/AUPR/FPR@95')
+  )
     .option('--in <name>', 'in-distribution data set (its test split is scored)', 'mnist')
     .option('--out <list>', `comma-separated OoD sets: ${OOD_SET_NAMES.join(', ')}`, 'fashion-mnist,uniform,gaussian,constant,inverted')
     .option('--limit <n>', 'images per set', (v) => Number(v), 2000)
     .option('--report <dir>', 'write ood.json (and score histograms) here')
-    .option('--engine <name>', 'auto | tfjs | onnx', 'auto')
     .option('--json', 'print JSON', false)
     .action(async (o) => {
       const model = await loadInferenceModel(o.model, o.engine as EngineChoice);

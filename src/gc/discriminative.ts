@@ -8,9 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { EVAL, Module, RunContext } from '../inn/module.js';
-import type { NamedParam } from '../inn/module.js';
 import { BatchNorm, Conv2d, Layer, Linear, ReLU } from '../inn/layers.js';
 import type { ModelConfig } from './presets.js';
+import { ClassifierBase } from './classifier.js';
 import type { Classifier } from './classifier.js';
 import { checkImageBatch } from './model.js';
 import type { Inference } from './model.js';
@@ -96,39 +96,22 @@ class ResNetFeatures extends Module {
   }
 }
 
-export class DiscriminativeClassifier implements Classifier {
+export class DiscriminativeClassifier extends ClassifierBase implements Classifier {
   readonly kind = 'dc' as const;
   readonly net: ResNetFeatures;
   readonly fc: Linear;
-  private readonly mean: tf.Tensor1D;
-  private readonly invStd: tf.Tensor1D;
-
-  constructor(readonly config: ModelConfig) {
+  constructor(config: ModelConfig) {
+    super(config);
     const width = DC_WIDTH[config.arch];
     if (!width) throw new Error(`no discriminative baseline is defined for ${config.arch} (have: ${Object.keys(DC_WIDTH).join(', ')})`);
     const rng = new MersenneTwister(config.seed);
     this.net = new ResNetFeatures(config.input.channels, width, rng);
     this.fc = new Linear(this.net.features, config.classNames.length, { biasInit: 'zero' }, rng);
-    this.mean = tf.keep(tf.tensor1d(config.input.mean));
-    this.invStd = tf.keep(tf.tensor1d(config.input.std.map((s) => 1 / s)));
   }
 
-  get classes(): number {
-    return this.config.classNames.length;
-  }
-
-  namedParams(): NamedParam[] {
-    return [...this.net.namedParams('net.'), ...this.fc.namedParams('fc.')];
-  }
-
-  trainableVariables(): tf.Variable[] {
-    return this.namedParams().filter((p) => p.trainable).map((p) => p.variable);
-  }
-
-  countParams(): { inn: number; head: number; total: number } {
-    const inn = this.net.countParams();
-    const head = this.fc.countParams();
-    return { inn, head, total: inn + head };
+  /** parameters are named "net.…" and "fc.…" */
+  protected parts(): [[string, Module], [string, Module]] {
+    return [['net', this.net], ['fc', this.fc]];
   }
 
   macs(): { learned: number; fixed: number; head: number } {
@@ -141,8 +124,7 @@ export class DiscriminativeClassifier implements Classifier {
   }
 
   logits(x01: tf.Tensor, ctx: RunContext = EVAL): tf.Tensor2D {
-    const xn = tf.mul(tf.sub(x01, this.mean), this.invStd);
-    return this.fc.apply(this.net.apply(xn, ctx)) as tf.Tensor2D;
+    return this.fc.apply(this.net.apply(this.normalize(x01), ctx)) as tf.Tensor2D;
   }
 
   runForward(x01: tf.Tensor, ctx: RunContext): void {
@@ -174,9 +156,4 @@ export class DiscriminativeClassifier implements Classifier {
     });
   }
 
-  dispose(): void {
-    this.net.dispose();
-    this.fc.dispose();
-    tf.dispose([this.mean, this.invStd]);
-  }
 }

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { EVAL, RunContext } from '../inn/module.js';
-import type { NamedParam } from '../inn/module.js';
+import type { Module } from '../inn/module.js';
 import { InvertibleSequence } from '../inn/sequence.js';
 import { GaussianMixtureHead } from './gmm_head.js';
 import { ibLoss, smoothedTargets, perSampleLx } from './ib_loss.js';
@@ -14,6 +14,7 @@ import { buildArchitecture } from './presets.js';
 import type { ModelConfig } from './presets.js';
 import { MersenneTwister } from '../util/rng.js';
 import { BatchNorm } from '../inn/layers.js';
+import { ClassifierBase } from './classifier.js';
 import type { Classifier } from './classifier.js';
 
 const LN2 = Math.log(2);
@@ -79,15 +80,13 @@ export function inferenceFrom(config: ModelConfig, logits: tf.Tensor2D, logdet: 
   });
 }
 
-export class GenerativeClassifier implements Classifier {
+export class GenerativeClassifier extends ClassifierBase implements Classifier {
   readonly kind = 'gc' as const;
   readonly inn: InvertibleSequence;
   readonly head: GaussianMixtureHead;
   readonly dims: number;
-  private readonly mean: tf.Tensor1D;
-  private readonly invStd: tf.Tensor1D;
-
-  constructor(readonly config: ModelConfig) {
+  constructor(config: ModelConfig) {
+    super(config);
     const rng = new MersenneTwister(config.seed);
     const { height, width, channels } = config.input;
     this.inn = buildArchitecture(config, rng);
@@ -96,27 +95,11 @@ export class GenerativeClassifier implements Classifier {
     this.dims = out[0];
     if (this.dims !== height * width * channels) throw new Error('INN changed the number of dimensions');
     this.head = new GaussianMixtureHead({ ...config.head, classes: config.classNames.length, dims: this.dims }, rng);
-    this.mean = tf.keep(tf.tensor1d(config.input.mean));
-    this.invStd = tf.keep(tf.tensor1d(config.input.std.map((s) => 1 / s)));
   }
 
-  get classes(): number {
-    return this.config.classNames.length;
-  }
-
-  /** Every parameter and buffer with a unique dotted name ("inn.…", "head.…"). */
-  namedParams(): NamedParam[] {
-    return [...this.inn.namedParams('inn.'), ...this.head.namedParams('head.')];
-  }
-
-  trainableVariables(): tf.Variable[] {
-    return this.namedParams().filter((p) => p.trainable).map((p) => p.variable);
-  }
-
-  countParams(): { inn: number; head: number; total: number } {
-    const inn = this.inn.countParams();
-    const head = this.head.countParams();
-    return { inn, head, total: inn + head };
+  /** parameters are named "inn.…" and "head.…" */
+  protected parts(): [[string, Module], [string, Module]] {
+    return [['inn', this.inn], ['head', this.head]];
   }
 
   /** Multiply-accumulates per image: INN (learned / fixed ops) and the head's distances. */
@@ -128,10 +111,6 @@ export class GenerativeClassifier implements Classifier {
   /** Throws a clear error for a batch of the wrong shape or with non-finite pixels. */
   checkInput(x: tf.Tensor, checkFinite = true): void {
     checkImageBatch(this.config, x, checkFinite);
-  }
-
-  normalize(x01: tf.Tensor): tf.Tensor4D {
-    return tf.tidy(() => tf.mul(tf.sub(x01, this.mean), this.invStd) as tf.Tensor4D);
   }
 
   /** z = f(normalised x) and log|det J| per sample. */
@@ -149,7 +128,7 @@ export class GenerativeClassifier implements Classifier {
 
   /** Image from a latent (inverse pass), in [0,1]-pixel space. */
   decode(z: tf.Tensor2D): tf.Tensor4D {
-    return tf.tidy(() => tf.add(tf.div(this.inn.inverse(z, EVAL), this.invStd), this.mean) as tf.Tensor4D);
+    return tf.tidy(() => this.denormalize(this.inn.inverse(z, EVAL)));
   }
 
   /** Everything the classifier knows about a batch of [0,1] images (eval mode). */
@@ -184,9 +163,4 @@ export class GenerativeClassifier implements Classifier {
     return { ...terms, accuracy };
   }
 
-  dispose(): void {
-    this.inn.dispose();
-    this.head.dispose();
-    tf.dispose([this.mean, this.invStd]);
-  }
 }

@@ -192,27 +192,39 @@ function storageType(marker: unknown, key: string): StorageType {
   throw new Error(`storage ${key} has an unsupported element type`);
 }
 
+/**
+ * persistent_load for both formats: checks the id, and builds each storage once per key (several
+ * tensors may share one) with `create(key, type, pid)`.
+ */
+function storagesByKey(create: (key: string, type: StorageType, pid: unknown[]) => TorchStorage): { load: (pid: unknown[]) => TorchStorage; get: (key: string) => TorchStorage | undefined } {
+  const storages = new Map<string, TorchStorage>();
+  return {
+    load: (pid) => {
+      if (pid[0] !== 'storage') throw new Error(`unknown persistent id kind "${String(pid[0])}"`);
+      const key = String(pid[2]);
+      let s = storages.get(key);
+      if (!s) {
+        s = create(key, storageType(pid[1], key), pid);
+        storages.set(key, s);
+      }
+      return s;
+    },
+    get: (key) => storages.get(key),
+  };
+}
+
 function openZip(file: RandomAccessFile): TorchFile {
   const zip = new ZipReader(file);
   const pkl = [...zip.entries.keys()].filter((n) => n.endsWith('/data.pkl') || n === 'data.pkl').sort((a, b) => a.length - b.length)[0];
   if (!pkl) throw new Error(`${file.path} is a zip archive but not a PyTorch checkpoint (no data.pkl member)`);
   const prefix = pkl.slice(0, -'data.pkl'.length);
-  const storages = new Map<string, TorchStorage>();
-  const parser = makeParser((pid) => {
-    if (pid[0] !== 'storage') throw new Error(`unknown persistent id kind "${String(pid[0])}"`);
-    const key = String(pid[2]);
-    let s = storages.get(key);
-    if (!s) {
-      const type = storageType(pid[1], key);
-      const member = `${prefix}data/${key}`;
-      const entry = zip.entries.get(member);
-      if (!entry) throw new Error(`${file.path} is corrupt: storage member ${member} is missing`);
-      const numel = entry.size / type.itemsize;
-      s = new TorchStorage(key, type, numel, (offset, length) => zip.read(member, offset, length));
-      storages.set(key, s);
-    }
-    return s;
+  const storages = storagesByKey((key, type) => {
+    const member = `${prefix}data/${key}`;
+    const entry = zip.entries.get(member);
+    if (!entry) throw new Error(`${file.path} is corrupt: storage member ${member} is missing`);
+    return new TorchStorage(key, type, entry.size / type.itemsize, (offset, length) => zip.read(member, offset, length));
   });
+  const parser = makeParser(storages.load);
   const root = parser.parse(zip.read(pkl));
   return { format: 'zip', root, close: () => file.close() };
 }
@@ -234,23 +246,18 @@ function openLegacy(file: RandomAccessFile): TorchFile {
 function parseLegacy(file: RandomAccessFile, head: Buffer): TorchFile {
   // pickle 1 is the magic number, a 10-byte LONG1 (too wide for the unpickler): checked bytewise
   const reader = new BufferReader(head.subarray(LEGACY_MAGIC.length));
-  const roots = new Map<string, TorchStorage>();
   const views = new Map<string, TorchStorage>();
   const dataOffsets = new Map<string, number>();
-  const parser = makeParser((pid) => {
-    if (pid[0] !== 'storage') throw new Error(`unknown persistent id kind "${String(pid[0])}"`);
-    const key = String(pid[2]);
-    let root = roots.get(key);
-    if (!root) {
-      const type = storageType(pid[1], key);
-      const numel = Number(pid[4]);
-      root = new TorchStorage(key, type, numel, (offset, length) => {
+  const roots = storagesByKey(
+    (key, type, pid) =>
+      new TorchStorage(key, type, Number(pid[4]), (offset, length) => {
         const at = dataOffsets.get(key);
         if (at === undefined) throw new Error(`${file.path} is corrupt: no data for storage ${key}`);
         return file.read(at + offset, length);
-      });
-      roots.set(key, root);
-    }
+      }),
+  );
+  const parser = makeParser((pid) => {
+    const root = roots.load(pid);
     const view = pid[5] as unknown[] | null | undefined;
     if (!view) return root;
     const [viewKey, offset, size] = [String(view[0]), Number(view[1]), Number(view[2])];
