@@ -1,6 +1,6 @@
 /**
  * trustgc command line: train, eval, info, demo, export-onnx, import, predict, calibrate-ood,
- * calibration, ood.
+ * calibration, ood, corrupt, robustness, attack.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
@@ -25,6 +25,8 @@ import { writeFileAtomic } from '../io/safetensors.js';
 import { phaseBar } from './progress.js';
 import { addModelCommands, parseCrops } from './model_commands.js';
 import { addTrustCommands } from './trust_commands.js';
+import { addRobustnessCommands } from './robustness_commands.js';
+import { addAttackCommands } from './attack_commands.js';
 import { readClassIndex } from '../data/class_index.js';
 import { evaluateClassFolder, formatFolderEval, listClassFolder } from '../eval/folder_eval.js';
 
@@ -325,6 +327,8 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
 
   addModelCommands(program);
   addTrustCommands(program);
+  addRobustnessCommands(program);
+  addAttackCommands(program);
 
   program
     .command('demo')

@@ -15,6 +15,7 @@ import type { CalibrationResult } from '../eval/calibration.js';
 import { buildOodSet, OOD_SET_NAMES } from '../data/ood_sets.js';
 import { formatOodTable, oodEvaluation } from '../eval/ood.js';
 import { loadReference, referenceFromDataset, saveReference } from '../eval/ood_reference.js';
+import type { OodReference } from '../eval/ood_reference.js';
 import { checkCompatible } from '../eval/evaluate.js';
 import { modelOptions, phaseBar } from './progress.js';
 
@@ -30,6 +31,21 @@ export async function posteriors(model: InferenceModel, ds: ImageDataset): Promi
     at += batch.size * model.classes;
   }
   return out;
+}
+
+/**
+ * The model's training-set likelihood reference for the OoD tests (null for a model without a
+ * likelihood); built from 5000 training images of `dataset` and stored when the folder lacks one.
+ */
+export async function ensureReference(dir: string, model: InferenceModel, dataset: string): Promise<OodReference | null> {
+  if (model.config.modelType === 'dc') return null;
+  let reference = loadReference(dir);
+  if (!reference) {
+    console.error(`… ${dir} has no OoD reference: scoring 5000 ${dataset} training images`);
+    reference = await referenceFromDataset(model, await loadDataset(dataset, 'train'), 5000);
+    saveReference(dir, reference);
+  }
+  return reference;
 }
 
 export function formatCalibration(results: CalibrationResult[]): string {
@@ -82,13 +98,7 @@ export function addTrustCommands(program: Command): void {
       const model = await loadInferenceModel(o.model, o.engine as EngineChoice);
       const inSet = firstN(await loadDataset(o.in, 'test'), o.limit);
       checkCompatible(model, inSet);
-      const hasLikelihood = model.config.modelType !== 'dc';
-      let reference = hasLikelihood ? loadReference(o.model) : null;
-      if (hasLikelihood && !reference) {
-        console.error(`… ${o.model} has no OoD reference: scoring 5000 ${o.in} training images`);
-        reference = await referenceFromDataset(model, await loadDataset(o.in, 'train'), 5000);
-        saveReference(o.model, reference);
-      }
+      const reference = await ensureReference(o.model, model, o.in);
       const names = String(o.out).split(',').filter(Boolean);
       const outSets = [];
       for (const n of names) outSets.push(await buildOodSet(n, inSet, { count: o.limit }));

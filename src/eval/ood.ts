@@ -82,12 +82,19 @@ async function pngBits(ds: ImageDataset): Promise<Float32Array> {
 }
 
 /** Scores every image of a data set. */
-export async function scoreSet(model: InferenceModel, ds: ImageDataset, onProgress?: (done: number, total: number) => void): Promise<SetScores & { correct: number }> {
+export async function scoreSet(
+  model: InferenceModel,
+  ds: ImageDataset,
+  onProgress?: (done: number, total: number) => void,
+  /** also compress every image to PNG for the complexity-corrected score */
+  opts: { complexity?: boolean } = {},
+): Promise<SetScores & { correct: number; predictions: Int32Array }> {
   const n = datasetSize(ds);
   const lx = new Float32Array(n);
   const bpd = new Float32Array(n);
   const entropy = new Float32Array(n);
   const maxProb = new Float32Array(n);
+  const predictions = new Int32Array(n);
   let correct = 0;
   let at = 0;
   for (const batch of evalBatches(ds, 256)) {
@@ -98,19 +105,21 @@ export async function scoreSet(model: InferenceModel, ds: ImageDataset, onProgre
     entropy.set(tf.tidy(() => tf.neg(tf.sum(tf.mul(r.posterior, tf.log(tf.add(r.posterior, 1e-30))), 1)).dataSync()), at);
     maxProb.set(tf.tidy(() => tf.max(r.posterior, 1).dataSync()), at);
     const pred = r.prediction.dataSync();
+    predictions.set(pred, at);
     for (let i = 0; i < batch.size; i++) if (pred[i] === batch.labels[i]) correct++;
     tf.dispose([x, ...Object.values(r)]);
     at += batch.size;
     onProgress?.(at, n);
   }
   const hasLikelihood = !Number.isNaN(lx[0]);
-  return { name: ds.name, lx, bitsPerDim: bpd, entropy, maxProb, pngBitsPerDim: hasLikelihood ? await pngBits(ds) : new Float32Array(n).fill(NaN), correct };
+  const complexity = hasLikelihood && (opts.complexity ?? true);
+  return { name: ds.name, lx, bitsPerDim: bpd, entropy, maxProb, pngBitsPerDim: complexity ? await pngBits(ds) : new Float32Array(n).fill(NaN), correct, predictions };
 }
 
 const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0) / a.length;
 
 /** Per-test decision statistics, higher = more OoD. */
-function statistics(s: SetScores, ref: OodReference | null): Partial<Record<OodTest, number[]>> {
+export function statistics(s: SetScores, ref: OodReference | null): Partial<Record<OodTest, number[]>> {
   const confidence = { 'max-softmax': Array.from(s.maxProb, (v) => -v) };
   if (!ref) return confidence;
   const p = Array.from(s.lx, (v) => pValues(ref, v));
