@@ -48,7 +48,7 @@ for (const job of jobs) {
   const reference = await ensureReference(job.dir, model, 'mnist');
   console.error(`… ${job.label} κ = ${kappaText(job.kappa)}, d = ${job.d}`);
   const run = await runAttack(model, `${job.label} ${job.dir}`, test, reference, { n: o.n, kappa: job.kappa, d: job.d, maxSteps: o.maxSteps }, { traceLatent: [0] });
-  await writeAttackReport(run, model, test, join(figDir, job.label.toLowerCase()));
+  await writeAttackReport(run, model, test, join(figDir, job.label.toLowerCase()), true);
   reports.push(run.report);
   console.error(`  ${run.report.seconds.toFixed(0)} s, success ${run.report.metrics.success.toFixed(1)} %`);
   model.dispose();

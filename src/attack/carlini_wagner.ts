@@ -10,7 +10,8 @@
  * −∞ (not a multiplication by zero or a subtracted constant, which break on logits of −10⁵).
  *
  * All images of a batch are attacked at once; each has its own stopping rule: an image stops when
- * its objective has not improved for `patience` steps (then its w is frozen), or at `maxSteps`.
+ * its objective has not improved (by more than 1e-6 relative, float32 rounding) for `patience`
+ * steps — it then leaves the batch, so later steps cost less — or at `maxSteps`.
  * The reported image is the iterate with the lowest objective. With `binarySearchSteps` > 0, c is
  * searched per image as in the original CW attack (starting at `c`; halving towards success, ×10
  * while failing), keeping the successful attack with the smallest perturbation.
@@ -131,15 +132,16 @@ export function carliniWagner(model: Classifier, images: tf.Tensor4D, targets: I
 function attackRound(model: Classifier, images: tf.Tensor4D, targets: Int32Array, cs: Float64Array, opts: CwOptions): { results: CwImageResult[]; traces: CwTrace[] } {
   const b = images.shape[0];
   const per = images.size / b;
+  const shape = images.shape.slice(1) as [number, number, number];
   const beta1 = 0.9;
   const beta2 = 0.999;
   const eps = 1e-8;
-  // w₀ = atanh(2x − 1), x pulled slightly inside (0, 1)
-  const w = tf.variable(tf.tidy(() => tf.atanh(tf.sub(tf.mul(tf.clipByValue(images, 1e-6, 1 - 1e-6), 2), 1))));
-  const m = tf.variable(tf.zerosLike(w));
-  const v = tf.variable(tf.zerosLike(w));
-  const tT = tf.tensor1d(targets, 'int32');
-  const cT = tf.tensor1d(Array.from(cs));
+  const x = images.dataSync() as Float32Array;
+  // w₀ = atanh(2x − 1), x pulled slightly inside (0, 1); w and Adam's moments live in plain arrays
+  // so that each step only runs the images still active (a finished image costs nothing)
+  const w = Float32Array.from(x, (v) => Math.atanh(2 * Math.min(1 - 1e-6, Math.max(1e-6, v)) - 1));
+  const m = new Float32Array(w.length);
+  const v = new Float32Array(w.length);
   const active = new Uint8Array(b).fill(1);
   const bestLoss = new Float64Array(b).fill(Infinity);
   const since = new Int32Array(b);
@@ -151,69 +153,80 @@ function attackRound(model: Classifier, images: tf.Tensor4D, targets: Int32Array
   const traces: CwTrace[] = (opts.traceLatent ?? []).filter((i) => i < b).map((index) => ({ index, z: [], margins: [] }));
   const useLikelihood = opts.d > 0;
 
-  try {
-    for (let step = 0; step < opts.maxSteps && active.some((a) => a); step++) {
-      // one forward/backward: per-image loss parts of the current iterate, and the gradient
-      type StepParts = { loss: Float32Array; margin: Float32Array; l2: Float32Array; pred: Int32Array; x: Float32Array; z: Float32Array | null };
-      const holder: { parts?: StepParts } = {};
-      const grad = tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => {
-          const xAtt = tf.mul(tf.add(tf.tanh(w), 1), 0.5) as tf.Tensor4D;
-          const out = attackOutputs(model, xAtt);
-          const l2 = tf.sum(tf.square(tf.sub(xAtt, images)), [1, 2, 3]) as tf.Tensor1D;
-          const margin = tf.sub(otherMax(out.logits, tT), targetLogit(out.logits, tT)) as tf.Tensor1D; // want ≤ −κ
-          const adv = Number.isFinite(opts.kappa) ? tf.maximum(margin, -opts.kappa) : margin;
-          let loss = tf.add(l2, tf.mul(cT, adv)) as tf.Tensor1D;
-          if (useLikelihood && out.logQ) loss = tf.add(loss, tf.mul(opts.d, tf.square(tf.sub(opts.medianLogQ!, out.logQ)))) as tf.Tensor1D;
-          holder.parts = {
-            loss: loss.dataSync() as Float32Array,
-            margin: margin.dataSync() as Float32Array,
-            l2: l2.dataSync() as Float32Array,
-            pred: tf.argMax(out.logits, 1).dataSync() as Int32Array,
-            x: xAtt.dataSync() as Float32Array,
-            z: traces.length && out.z ? (out.z.dataSync() as Float32Array) : null,
-          };
-          return tf.sum(loss) as tf.Scalar;
-        }, [w]);
-        value.dispose();
-        return grads[w.name];
-      });
-      const p = holder.parts!;
-      for (let i = 0; i < b; i++) {
-        if (!active[i]) continue;
-        steps[i]++;
-        if (!Number.isFinite(p.loss[i])) throw new Error(`attack objective of image ${i} is not finite at step ${step}`);
-        const improved = bestLoss[i] === Infinity || p.loss[i] < bestLoss[i] - 1e-9 * Math.abs(bestLoss[i]);
-        if (improved) {
-          bestLoss[i] = p.loss[i];
-          since[i] = 0;
-          bestImage.set(p.x.subarray(i * per, (i + 1) * per), i * per);
-          bestMargin[i] = -p.margin[i];
-          bestL2[i] = p.l2[i];
-          bestPred[i] = p.pred[i];
-        } else if (++since[i] >= opts.patience) active[i] = 0;
-      }
-      for (const tr of traces) {
-        if (!p.z) break;
-        const d = p.z.length / b;
-        tr.z.push(p.z.slice(tr.index * d, (tr.index + 1) * d));
-        tr.margins.push(-p.margin[tr.index]);
-      }
-      // Adam step, frozen for images that stopped
-      tf.tidy(() => {
-        const mask = tf.reshape(tf.tensor1d(Array.from(active)), [b, 1, 1, 1]);
-        const t = step + 1;
-        m.assign(tf.add(tf.mul(m, beta1), tf.mul(grad, 1 - beta1)));
-        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(grad), 1 - beta2)));
-        const mHat = tf.div(m, 1 - beta1 ** t);
-        const vHat = tf.div(v, 1 - beta2 ** t);
-        w.assign(tf.sub(w, tf.mul(mask, tf.div(tf.mul(mHat, opts.lr), tf.add(tf.sqrt(vHat), eps)))));
-      });
-      grad.dispose();
-      opts.onStep?.(step + 1, active.reduce((s, a) => s + a, 0));
+  for (let step = 0; step < opts.maxSteps; step++) {
+    const rows = Array.from(active.keys()).filter((i) => active[i]);
+    if (!rows.length) break;
+    const n = rows.length;
+    const gather = (src: Float32Array) => {
+      const out = new Float32Array(n * per);
+      rows.forEach((i, k) => out.set(src.subarray(i * per, (i + 1) * per), k * per));
+      return out;
+    };
+    type StepParts = { loss: Float32Array; margin: Float32Array; l2: Float32Array; pred: Int32Array; x: Float32Array; z: Float32Array | null };
+    const holder: { parts?: StepParts } = {};
+    const gradData = tf.tidy(() => {
+      const wA = tf.tensor4d(gather(w), [n, ...shape]);
+      const xA = tf.tensor4d(gather(x), [n, ...shape]);
+      const tA = tf.tensor1d(rows.map((i) => targets[i]), 'int32');
+      const cA = tf.tensor1d(rows.map((i) => cs[i]));
+      const g = tf.grad((wIn: tf.Tensor) => {
+        const xAtt = tf.mul(tf.add(tf.tanh(wIn), 1), 0.5) as tf.Tensor4D;
+        const out = attackOutputs(model, xAtt);
+        const l2 = tf.sum(tf.square(tf.sub(xAtt, xA)), [1, 2, 3]) as tf.Tensor1D;
+        const margin = tf.sub(otherMax(out.logits, tA), targetLogit(out.logits, tA)) as tf.Tensor1D; // want ≤ −κ
+        const adv = Number.isFinite(opts.kappa) ? tf.maximum(margin, -opts.kappa) : margin;
+        let loss = tf.add(l2, tf.mul(cA, adv)) as tf.Tensor1D;
+        if (useLikelihood && out.logQ) loss = tf.add(loss, tf.mul(opts.d, tf.square(tf.sub(opts.medianLogQ!, out.logQ)))) as tf.Tensor1D;
+        holder.parts = {
+          loss: loss.dataSync() as Float32Array,
+          margin: margin.dataSync() as Float32Array,
+          l2: l2.dataSync() as Float32Array,
+          pred: tf.argMax(out.logits, 1).dataSync() as Int32Array,
+          x: xAtt.dataSync() as Float32Array,
+          z: traces.length && out.z ? (out.z.dataSync() as Float32Array) : null,
+        };
+        return tf.sum(loss) as tf.Scalar;
+      })(wA);
+      return g.dataSync() as Float32Array;
+    });
+    const p = holder.parts!;
+    // bookkeeping on the iterate just evaluated (before its update)
+    rows.forEach((i, k) => {
+      steps[i]++;
+      if (!Number.isFinite(p.loss[k])) throw new Error(`attack objective of image ${i} is not finite at step ${step}`);
+      // float32 objectives: changes below 1e-6 relative are rounding, not progress
+      const improved = bestLoss[i] === Infinity || p.loss[k] < bestLoss[i] - 1e-6 * Math.abs(bestLoss[i]);
+      if (improved) {
+        bestLoss[i] = p.loss[k];
+        since[i] = 0;
+        bestImage.set(p.x.subarray(k * per, (k + 1) * per), i * per);
+        bestMargin[i] = -p.margin[k];
+        bestL2[i] = p.l2[k];
+        bestPred[i] = p.pred[k];
+      } else if (++since[i] >= opts.patience) active[i] = 0;
+    });
+    for (const tr of traces) {
+      const k = rows.indexOf(tr.index);
+      if (!p.z || k < 0) continue;
+      const d = p.z.length / n;
+      tr.z.push(p.z.slice(k * d, (k + 1) * d));
+      tr.margins.push(-p.margin[k]);
     }
-  } finally {
-    tf.dispose([w, m, v, tT, cT]);
+    // Adam step for every image that was evaluated and is still running
+    const t = step + 1;
+    const c1 = 1 - beta1 ** t;
+    const c2 = 1 - beta2 ** t;
+    rows.forEach((i, k) => {
+      if (!active[i]) return;
+      for (let j = 0; j < per; j++) {
+        const g = gradData[k * per + j];
+        const at = i * per + j;
+        m[at] = beta1 * m[at] + (1 - beta1) * g;
+        v[at] = beta2 * v[at] + (1 - beta2) * g * g;
+        w[at] -= (opts.lr * (m[at] / c1)) / (Math.sqrt(v[at] / c2) + eps);
+      }
+    });
+    opts.onStep?.(step + 1, active.reduce((acc, a) => acc + a, 0));
   }
   const results: CwImageResult[] = Array.from({ length: b }, (_, i) => ({
     adversarial: bestImage.slice(i * per, (i + 1) * per),

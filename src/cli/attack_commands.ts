@@ -28,14 +28,14 @@ const positive = (name: string, integer = false) => (v: string) => {
 };
 
 /** Writes attack.json / attack.md, the panel figure and (GCs) the latent trajectory plot. */
-export async function writeAttackReport(run: AttackRun, model: Classifier, ds: ImageDataset, dir: string): Promise<string[]> {
+export async function writeAttackReport(run: AttackRun, model: Classifier, ds: ImageDataset, dir: string, /** JSON and PNGs only */ compact = false): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const { report } = run;
   const stem = `attack-k${kappaText(report.setting.kappa).replace('∞', 'inf')}-d${report.setting.d}`;
   writeFileAtomic(join(dir, `${stem}.json`), JSON.stringify(report, null, 2) + '\n');
-  writeFileAtomic(join(dir, `${stem}.md`), attackMarkdown([report]) + '\n');
+  if (!compact) writeFileAtomic(join(dir, `${stem}.md`), attackMarkdown([report]) + '\n');
   const { attackPanelsPng, trajectoryProjection, trajectoryPlot } = await import('../plots/attack.js');
-  const files = [`${stem}.json`, `${stem}.md`];
+  const files = compact ? [`${stem}.json`] : [`${stem}.json`, `${stem}.md`];
   writeFileSync(join(dir, `${stem}-panels.png`), await attackPanelsPng(run, [ds.height, ds.width, ds.channels], ds.classNames));
   files.push(`${stem}-panels.png`);
   if (model instanceof GenerativeClassifier && run.traces.length && run.traces[0].z.length > 1) {
@@ -45,7 +45,7 @@ export async function writeAttackReport(run: AttackRun, model: Classifier, ds: I
     const first = report.images[0];
     const p = trajectoryProjection(run.traces[0], data, model.classes);
     const { svg, png } = await trajectoryPlot(p, ds.classNames, report.setting.kappa, `CW path in latent space: ${ds.classNames[first.label]} → ${ds.classNames[first.target]} (κ = ${kappaText(report.setting.kappa)}, d = ${report.setting.d})`);
-    writeFileSync(join(dir, `${stem}-trajectory.svg`), svg);
+    if (!compact) writeFileSync(join(dir, `${stem}-trajectory.svg`), svg);
     writeFileSync(join(dir, `${stem}-trajectory.png`), png);
     files.push(`${stem}-trajectory.png`);
   }

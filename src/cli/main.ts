@@ -1,6 +1,6 @@
 /**
  * trustgc command line: train, eval, info, demo, export-onnx, import, predict, calibrate-ood,
- * calibration, ood, corrupt, robustness, attack.
+ * calibration, ood, corrupt, robustness, attack, explain.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
@@ -27,6 +27,7 @@ import { addModelCommands, parseCrops } from './model_commands.js';
 import { addTrustCommands } from './trust_commands.js';
 import { addRobustnessCommands } from './robustness_commands.js';
 import { addAttackCommands } from './attack_commands.js';
+import { addExplainCommands } from './explain_commands.js';
 import { readClassIndex } from '../data/class_index.js';
 import { evaluateClassFolder, formatFolderEval, listClassFolder } from '../eval/folder_eval.js';
 
@@ -329,6 +330,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
   addTrustCommands(program);
   addRobustnessCommands(program);
   addAttackCommands(program);
+  addExplainCommands(program);
 
   program
     .command('demo')

@@ -10,7 +10,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ARCH_NAMES, isArchName } from '../gc/presets.js';
 import type { ArchName } from '../gc/presets.js';
 import { importOfficialCheckpoint } from '../io/torch/import_official.js';
-import { saveModel } from '../io/checkpoint.js';
+import { loadModel, saveModel } from '../io/checkpoint.js';
+import { explainImage, requireGc } from '../explain/explain.js';
+import { DEFAULT_THRESHOLDS } from '../explain/decision_space.js';
 import { readClassIndex } from '../data/class_index.js';
 import { imageForModel, listImages } from '../data/model_input.js';
 import type { CropCount } from '../data/crops.js';
@@ -118,23 +120,40 @@ export function addModelCommands(program: Command): void {
     .option('--crops <n>', '1 (centre crop) or 10 (TenCrop, posteriors averaged); ImageNet models only', parseCrops, 1)
     .option('--top <k>', 'how many classes to list', (v) => Number(v), 5)
     .option('--alpha <α>', 'significance level of the OoD test', (v) => Number(v), 0.01)
+    .option('--explain', 'add a Fig. 1-style verdict (confident / ambiguous / uncertain / OoD) from the decision space around the image (GCs; runs the tfjs model)', false)
     .option('--json', 'print JSON', false)
     .action(async (images: string[], o) => {
       if (!(o.alpha > 0 && o.alpha < 1)) throw new InvalidArgumentError(`--alpha must be in (0, 1), got ${o.alpha}`);
       const model = await loadInferenceModel(o.model, o.engine as EngineChoice);
       const reference = loadReference(o.model);
-      const out: Prediction[] = [];
-      for (const file of images) {
-        const p: Prediction = await predictFile(model, file, o.crops, o.top);
-        if (reference) {
-          const pv = pValues(reference, p.lx);
-          p.ood = { ...pv, alpha: o.alpha, outOfDistribution: pv.twoTailed < o.alpha };
+      // the explanation needs latent codes and class means: the tfjs model, whatever runs predict
+      const explainer = o.explain ? requireGc(loadModel(o.model), '--explain') : null;
+      const out: Array<Prediction & { explanation?: { case: string; sentence: string } }> = [];
+      try {
+        for (const file of images) {
+          const p: Prediction & { explanation?: { case: string; sentence: string } } = await predictFile(model, file, o.crops, o.top);
+          if (reference) {
+            const pv = pValues(reference, p.lx);
+            p.ood = { ...pv, alpha: o.alpha, outOfDistribution: pv.twoTailed < o.alpha };
+          }
+          if (explainer) {
+            const { height, width, channels } = explainer.config.input;
+            const x = tf.tensor4d(await imageForModel(file, explainer.config, 1), [1, height, width, channels]);
+            const e = explainImage(explainer, x, reference, { ...DEFAULT_THRESHOLDS, alpha: o.alpha });
+            x.dispose();
+            p.explanation = { case: e.decision.case, sentence: e.sentence };
+          }
+          if (o.json) out.push(p);
+          else {
+            printPrediction(p);
+            if (p.explanation) console.log(`  explanation (${p.explanation.case}): ${p.explanation.sentence}`);
+          }
         }
-        if (o.json) out.push(p);
-        else printPrediction(p);
+      } finally {
+        explainer?.dispose();
+        await model.dispose();
       }
       if (o.json) console.log(JSON.stringify(out, null, 2));
-      await model.dispose();
     });
 
   modelOptions(

@@ -123,6 +123,11 @@ export class DiscriminativeClassifier extends ClassifierBase implements Classifi
     return [...this.net.modules()].filter((m): m is BatchNorm => m instanceof BatchNorm);
   }
 
+  /** Penultimate features (pooled, before the classifier layer), [B, F]. */
+  features(x01: tf.Tensor): tf.Tensor2D {
+    return tf.tidy(() => this.net.apply(this.normalize(x01), EVAL) as tf.Tensor2D);
+  }
+
   logits(x01: tf.Tensor, ctx: RunContext = EVAL): tf.Tensor2D {
     return this.fc.apply(this.net.apply(this.normalize(x01), ctx)) as tf.Tensor2D;
   }

@@ -111,6 +111,16 @@ export class GaussianMixtureHead extends Module {
     this.normsCache?.norms.dispose();
   }
 
+  /** Means of the given classes, [k, D] (also for the low-rank ImageNet head: only k rows are formed). */
+  meanRows(classes: number[]): tf.Tensor2D {
+    return tf.tidy(() => {
+      const idx = tf.tensor1d(classes, 'int32');
+      const free = tf.gather(this.mu, idx);
+      if (!this.muT || !this.muM) return free as tf.Tensor2D;
+      return tf.concat([free, tf.matMul(tf.gather(this.muT, idx), this.muM)], 1) as tf.Tensor2D;
+    });
+  }
+
   /** Full class means [M, D] (materialised; for small heads, sampling and explanations). */
   means(): tf.Tensor2D {
     if (!this.muT || !this.muM) return this.mu.clone() as tf.Tensor2D;

@@ -6,6 +6,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { cellPng, escapeXml } from './corruption_grid.js';
 import { renderSvg, svgToPng } from './render.js';
+import { principalDirections } from '../util/linalg.js';
 import type { AttackRun } from '../attack/attack_eval.js';
 import type { CwTrace } from '../attack/carlini_wagner.js';
 
@@ -59,7 +60,7 @@ export function trajectoryProjection(trace: CwTrace, means: Float32Array, classe
   for (const k of chosen) for (let j = 0; j < d; j++) centre[j] += means[k * d + j] / chosen.length;
   const rows = chosen.map((k) => Float64Array.from({ length: d }, (_, j) => means[k * d + j] - centre[j]));
   // principal directions of ≤ 5 points: eigenvectors of their small Gram matrix, mapped back
-  const axes = topDirections(rows, 2);
+  const axes = principalDirections(rows, 2);
   const project = (v: ArrayLike<number>) => axes.map((a) => {
     let s = 0;
     for (let j = 0; j < d; j++) s += (v[j] - centre[j]) * a[j];
@@ -75,38 +76,6 @@ export function trajectoryProjection(trace: CwTrace, means: Float32Array, classe
       return { cls: k, x, y };
     }),
   };
-}
-
-/** The top principal directions (unit vectors) of a few centred rows, by power iteration on their Gram matrix. */
-function topDirections(rows: Float64Array[], count: number): Float64Array[] {
-  const n = rows.length;
-  const d = rows[0].length;
-  const gram = rows.map((a) => rows.map((b) => a.reduce((s, v, j) => s + v * b[j], 0)));
-  const found: Float64Array[] = [];
-  for (let c = 0; c < count; c++) {
-    let u = Float64Array.from({ length: n }, (_, i) => 1 + i * 0.37);
-    for (let it = 0; it < 500; it++) {
-      const next = Float64Array.from({ length: n }, (_, i) => gram[i].reduce((s, g, j) => s + g * u[j], 0));
-      // deflate the directions already found
-      for (const prev of found) {
-        const coeffs = rows.map((r) => r.reduce((s, v, j) => s + v * prev[j], 0));
-        const dot = coeffs.reduce((s, v, i) => s + v * next[i], 0);
-        const norm = coeffs.reduce((s, v) => s + v * v, 0) || 1;
-        for (let i = 0; i < n; i++) next[i] -= (dot / norm) * coeffs[i];
-      }
-      const len = Math.hypot(...next) || 1;
-      u = next.map((v) => v / len);
-    }
-    const dir = new Float64Array(d);
-    for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) dir[j] += u[i] * rows[i][j];
-    for (const prev of found) {
-      const dot = dir.reduce((s, v, j) => s + v * prev[j], 0);
-      for (let j = 0; j < d; j++) dir[j] -= dot * prev[j];
-    }
-    const len = Math.hypot(...dir) || 1;
-    found.push(dir.map((v) => v / len));
-  }
-  return found;
 }
 
 export function trajectorySpec(p: ReturnType<typeof trajectoryProjection>, classNames: string[], kappa: number, title: string): TopLevelSpec {

@@ -67,3 +67,78 @@ export function kron(a: ArrayLike<number>, b: ArrayLike<number>, n: number): Flo
         for (let l = 0; l < n; l++) out[(i * n + k) * n2 + (j * n + l)] = a[i * n + j] * b[k * n + l];
   return out;
 }
+
+/**
+ * The top principal directions (unit vectors in the row space) of a few centred rows, by power
+ * iteration on their small Gram matrix — cheap when there are far fewer rows than dimensions.
+ */
+export function principalDirections(rows: Float64Array[], count: number): Float64Array[] {
+  const n = rows.length;
+  const d = rows[0].length;
+  const gram = rows.map((a) => rows.map((b) => a.reduce((s, v, j) => s + v * b[j], 0)));
+  const found: Float64Array[] = [];
+  for (let c = 0; c < count; c++) {
+    let u = Float64Array.from({ length: n }, (_, i) => 1 + i * 0.37);
+    for (let it = 0; it < 500; it++) {
+      const next = Float64Array.from({ length: n }, (_, i) => gram[i].reduce((s, g, j) => s + g * u[j], 0));
+      // deflate the directions already found
+      for (const prev of found) {
+        const coeffs = rows.map((r) => r.reduce((s, v, j) => s + v * prev[j], 0));
+        const dot = coeffs.reduce((s, v, i) => s + v * next[i], 0);
+        const norm = coeffs.reduce((s, v) => s + v * v, 0) || 1;
+        for (let i = 0; i < n; i++) next[i] -= (dot / norm) * coeffs[i];
+      }
+      const len = Math.hypot(...next) || 1;
+      u = next.map((v) => v / len);
+    }
+    const dir = new Float64Array(d);
+    for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) dir[j] += u[i] * rows[i][j];
+    for (const prev of found) {
+      const dot = dir.reduce((s, v, j) => s + v * prev[j], 0);
+      for (let j = 0; j < d; j++) dir[j] -= dot * prev[j];
+    }
+    const len = Math.hypot(...dir) || 1;
+    found.push(dir.map((v) => v / len));
+  }
+  return found;
+}
+
+
+/** Cholesky factor L (lower, row-major) of a symmetric positive definite matrix: A = L·Lᵀ. */
+export function cholesky(a: ArrayLike<number>, n: number): Float64Array {
+  const l = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = a[i * n + j];
+      for (let k = 0; k < j; k++) s -= l[i * n + k] * l[j * n + k];
+      if (i === j) {
+        if (!(s > 0)) throw new Error('matrix is not positive definite');
+        l[i * n + i] = Math.sqrt(s);
+      } else l[i * n + j] = s / l[j * n + j];
+    }
+  }
+  return l;
+}
+
+/** Eigenvectors of the `count` largest eigenvalues of a symmetric matrix (power iteration with deflation). */
+export function topEigenvectors(a: ArrayLike<number>, n: number, count: number): Float64Array[] {
+  const m = Float64Array.from(a as ArrayLike<number>);
+  const found: Float64Array[] = [];
+  for (let c = 0; c < count; c++) {
+    let u = Float64Array.from({ length: n }, (_, i) => 1 + 0.31 * Math.sin(i + c));
+    for (let it = 0; it < 1000; it++) {
+      const next = new Float64Array(n);
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) next[i] += m[i * n + j] * u[j];
+      for (const prev of found) {
+        const d = prev.reduce((s, v, i) => s + v * next[i], 0);
+        for (let i = 0; i < n; i++) next[i] -= d * prev[i];
+      }
+      const len = Math.hypot(...next) || 1;
+      const moved = next.reduce((s, v, i) => s + Math.abs(v / len - u[i]), 0);
+      u = next.map((v) => v / len);
+      if (moved < 1e-12 * n) break;
+    }
+    found.push(u);
+  }
+  return found;
+}

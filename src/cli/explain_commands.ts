@@ -1,0 +1,162 @@
+/** CLI command `explain <kind>`: the model's native explanations as data (JSON) and figures. */
+import { Command, InvalidArgumentError } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadModel } from '../io/checkpoint.js';
+import { loadDataset } from '../data/registry.js';
+import { firstN, sampleSize } from '../data/dataset.js';
+import { checkCompatible } from '../eval/evaluate.js';
+import { loadReference } from '../eval/ood_reference.js';
+import { imageForModel } from '../data/model_input.js';
+import { classSamples, explainImage, latentProjection, modelClassSimilarity, requireGc } from '../explain/explain.js';
+import { DEFAULT_THRESHOLDS } from '../explain/decision_space.js';
+import { decisionSpaceSpec, projectionSpec, renderFigure, samplesPng, similaritySpec } from '../plots/explain.js';
+import { writeFileAtomic } from '../io/safetensors.js';
+
+const number = (name: string, test: (n: number) => boolean, what: string) => (v: string) => {
+  const n = Number(v);
+  if (!test(n)) throw new InvalidArgumentError(`--${name} must be ${what}, got "${v}"`);
+  return n;
+};
+const count = (name: string) => number(name, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
+
+function writeFigure(file: string, fig: { svg: string; png: Buffer }): string[] {
+  mkdirSync(dirname(file), { recursive: true });
+  const base = file.replace(/\.(png|svg)$/i, '');
+  writeFileSync(`${base}.png`, fig.png);
+  writeFileSync(`${base}.svg`, fig.svg);
+  return [`${base}.png`, `${base}.svg`];
+}
+
+export function addExplainCommands(program: Command): void {
+  const explain = program.command('explain').description('native explanations of a generative classifier: decision space, class similarity, latent layout, samples');
+
+  explain
+    .command('decision-space')
+    .description('the five nearest class means around an input in 2-D (paper Fig. 6), the case (confident / ambiguous / uncertain / OoD) and a one-sentence verdict')
+    .requiredOption('--model <dir>', 'model folder')
+    .option('--image <file>', 'an image file')
+    .option('--dataset <name>', 'or a test image of this data set', 'mnist')
+    .option('--index <i>', 'index of that test image', number('index', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'), 0)
+    .option('--alpha <α>', 'OoD significance level', number('alpha', (n) => n > 0 && n < 1, 'in (0, 1)'), 0.01)
+    .option('--out <file>', 'write the figure (PNG + SVG) here')
+    .option('--json', 'print JSON', false)
+    .action(async (o) => {
+      const model = requireGc(loadModel(o.model), 'the decision-space view');
+      try {
+        const { height, width, channels } = model.config.input;
+        let pixels: Float32Array;
+        let label = '';
+        if (o.image) pixels = await imageForModel(o.image, model.config, 1);
+        else {
+          const ds = await loadDataset(o.dataset, 'test');
+          checkCompatible(model, ds);
+          if (o.index >= ds.labels.length) throw new InvalidArgumentError(`--index ${o.index} is beyond the ${ds.labels.length} test images`);
+          const n = sampleSize(ds);
+          pixels = Float32Array.from(ds.pixels.subarray(o.index * n, (o.index + 1) * n), (v) => v / 255);
+          label = ` (label ${ds.classNames[ds.labels[o.index]]})`;
+        }
+        const x = tf.tensor4d(pixels, [1, height, width, channels]);
+        const e = explainImage(model, x, loadReference(o.model), { ...DEFAULT_THRESHOLDS, alpha: o.alpha });
+        x.dispose();
+        const source = o.image ?? `${o.dataset} test image ${o.index}${label}`;
+        if (o.out) {
+          const files = writeFigure(o.out, await renderFigure(decisionSpaceSpec(e.decision, model.config.classNames, `${source}: ${e.decision.case}`)));
+          if (!o.json) console.error(`wrote ${files.join(', ')}`);
+        }
+        if (o.json) console.log(JSON.stringify({ source, ...e }, null, 2));
+        else {
+          console.log(`${source}: ${e.decision.case}`);
+          console.log(`  ${e.sentence}`);
+          console.log(`  top-5: ${e.decision.classes.map((c, i) => `${model.config.classNames[c]} ${e.decision.posterior[i].toFixed(3)}`).join(', ')} (together ${e.decision.topFiveMass.toFixed(4)})`);
+          console.log(`  ‖μ₂ − μ₁‖ = ${e.decision.separation.toFixed(2)}; distance of z from the 5-D span ${e.decision.offSpan.toFixed(2)}`);
+        }
+      } finally {
+        model.dispose();
+      }
+    });
+
+  explain
+    .command('similarity')
+    .description('distances between class means and expected pairwise uncertainty 1 − Φ(Δμ/2), classes ordered by hierarchical clustering (paper Figs. 8–9)')
+    .requiredOption('--model <dir>', 'model folder')
+    .option('--out <dir>', 'write similarity.json and the matrix figure here')
+    .option('--pairs <n>', 'most similar pairs to list', count('pairs'), 10)
+    .option('--json', 'print JSON', false)
+    .action(async (o) => {
+      const model = loadModel(o.model);
+      try {
+        const s = modelClassSimilarity(model);
+        const names = s.classes;
+        const closest = s.closestPairs.slice(0, o.pairs);
+        if (o.out) {
+          mkdirSync(o.out, { recursive: true });
+          writeFileAtomic(join(o.out, 'similarity.json'), JSON.stringify({ classes: names, order: s.order, distances: Array.from(s.distances), uncertainty: Array.from(s.uncertainty), closestPairs: s.closestPairs }, null, 1) + '\n');
+          const files = writeFigure(join(o.out, 'similarity.png'), await renderFigure(similaritySpec(s, `${o.model}: expected pairwise uncertainty 1 − Φ(Δμ/2)`)));
+          if (!o.json) console.error(`wrote ${join(o.out, 'similarity.json')}, ${files.join(', ')}`);
+        }
+        if (o.json) console.log(JSON.stringify({ order: s.order.map((i) => names[i]), closestPairs: closest.map((p) => ({ ...p, a: names[p.a], b: names[p.b] })) }, null, 2));
+        else {
+          console.log(`clustering order: ${s.order.map((i) => names[i]).join(' ')}`);
+          console.log('| classes | Δμ | expected uncertainty % |');
+          console.log('|---|---|---|');
+          for (const p of closest) console.log(`| ${names[p.a]} – ${names[p.b]} | ${p.deltaMu.toFixed(3)} | ${(100 * p.uncertainty).toFixed(3)} |`);
+        }
+      } finally {
+        model.dispose();
+      }
+    });
+
+  explain
+    .command('samples')
+    .description('class-conditional samples: invert z ~ N(μ_y, T²·I) through the INN, one row per class')
+    .requiredOption('--model <dir>', 'model folder')
+    .requiredOption('--out <file>', 'PNG grid')
+    .option('--per-class <n>', 'samples per class', count('per-class'), 8)
+    .option('--temperature <T>', 'standard deviation of the latent samples (1 = the model\'s own)', number('temperature', (n) => n >= 0, 'a number ≥ 0'), 0.8)
+    .option('--seed <n>', 'seed', number('seed', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'), 0)
+    .option('--classes <list>', 'comma-separated class names (default: all, at most 20)')
+    .action(async (o) => {
+      const model = loadModel(o.model);
+      try {
+        const names = model.config.classNames;
+        let which: number[] | undefined;
+        if (o.classes) {
+          which = String(o.classes).split(',').map((c) => {
+            const i = names.indexOf(c);
+            if (i < 0) throw new InvalidArgumentError(`unknown class "${c}"; the model's classes are ${names.slice(0, 20).join(', ')}${names.length > 20 ? ', …' : ''}`);
+            return i;
+          });
+        } else if (names.length > 20) which = Array.from({ length: 20 }, (_, i) => Math.floor((i * names.length) / 20));
+        const rows = classSamples(model, o.perClass, o.temperature, o.seed, which);
+        const { height, width, channels } = model.config.input;
+        mkdirSync(dirname(o.out), { recursive: true });
+        writeFileSync(o.out, await samplesPng(rows, [height, width, channels], (which ?? names.map((_, i) => i)).map((i) => names[i]), `${o.model}: samples at T = ${o.temperature}`));
+        console.error(`wrote ${o.out}`);
+      } finally {
+        model.dispose();
+      }
+    });
+
+  explain
+    .command('latent')
+    .description('2-D layout of test images (paper Fig. 19): GC latent codes in the PCA plane of the class means; DC features by LDA')
+    .requiredOption('--model <dir>', 'model folder')
+    .option('--dataset <name>', 'data set (test split)', 'mnist')
+    .option('--limit <n>', 'test images', count('limit'), 2000)
+    .requiredOption('--out <file>', 'figure (PNG + SVG)')
+    .action(async (o) => {
+      const model = loadModel(o.model);
+      try {
+        const ds = firstN(await loadDataset(o.dataset, 'test'), o.limit);
+        checkCompatible(model, ds);
+        const p = latentProjection(model, ds);
+        const title = `${o.model} on ${ds.name}: ${p.method === 'lda' ? 'LDA of the penultimate features' : 'latent codes, PCA plane of the class means'}`;
+        const files = writeFigure(o.out, await renderFigure(projectionSpec(p, model.config.classNames, title)));
+        console.error(`wrote ${files.join(', ')}`);
+      } finally {
+        model.dispose();
+      }
+    });
+}

@@ -1,0 +1,113 @@
+/** Figures of the native explanations: decision space (Fig. 6), class similarity (Figs. 8–9), latent layout (Fig. 19), samples. */
+import type { TopLevelSpec } from 'vega-lite';
+import { AXIS_90, RADIUS_90 } from '../explain/decision_space.js';
+import type { DecisionSpace } from '../explain/decision_space.js';
+import type { ClassSimilarity } from '../explain/class_similarity.js';
+import type { Projection } from '../explain/latent_projection.js';
+import { cellPng, escapeXml } from './corruption_grid.js';
+import { renderSvg, svgToPng } from './render.js';
+
+export async function renderFigure(spec: TopLevelSpec): Promise<{ svg: string; png: Buffer }> {
+  const svg = await renderSvg(spec);
+  return { svg, png: svgToPng(svg) };
+}
+
+/** The five nearest means with their 90 % regions (half-ellipses: r ≥ 0) and the input, axes scaled so the regions look round. */
+export function decisionSpaceSpec(ds: DecisionSpace, classNames: string[], title: string): TopLevelSpec {
+  const regions: Array<Record<string, unknown>> = [];
+  ds.means.forEach((m, i) => {
+    for (let k = 0; k <= 48; k++) {
+      const t = (Math.PI * k) / 48;
+      regions.push({ cls: classNames[m.cls], rank: i, h: m.h + AXIS_90 * Math.cos(t), r: Math.max(0, m.r + RADIUS_90 * Math.sin(t)), k });
+    }
+  });
+  const role = (i: number) => (i === 0 ? 'top-1' : i === 1 ? 'top-2' : 'top-3…5');
+  const points = ds.means.map((m, i) => ({ h: m.h, r: m.r, label: `μ ${classNames[m.cls]} (${ds.posterior[i].toFixed(2)})`, role: role(i) }));
+  const hs = [...regions.map((p) => p.h as number), ds.input.h];
+  const rs = [...regions.map((p) => p.r as number), ds.input.r];
+  const hSpan = Math.max(...hs) - Math.min(...hs) + 1;
+  const rSpan = Math.max(...rs) + 1;
+  const unit = 320 / Math.max(hSpan / AXIS_90, rSpan / RADIUS_90);
+  const colour = { field: 'role', type: 'nominal', scale: { domain: ['top-1', 'top-2', 'top-3…5', 'input'], range: ['#c9483e', '#3b6fb6', '#8a8a8a', '#000000'] }, legend: { title: null, orient: 'bottom' } };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    width: Math.round((unit * hSpan) / AXIS_90),
+    height: Math.round((unit * rSpan) / RADIUS_90),
+    layer: [
+      {
+        data: { values: regions.map((p) => ({ ...p, role: role(p.rank as number) })) },
+        mark: { type: 'line', strokeDash: [4, 3], opacity: 0.7 },
+        encoding: { x: { field: 'h', type: 'quantitative', title: `along μ ${classNames[ds.classes[0]]} → μ ${classNames[ds.classes[1]]}` }, y: { field: 'r', type: 'quantitative', title: 'distance from that axis within the 5-D span' }, detail: { field: 'cls' }, order: { field: 'k' }, color: colour },
+      },
+      { data: { values: points }, mark: { type: 'point', shape: 'cross', size: 140, filled: true }, encoding: { x: { field: 'h', type: 'quantitative' }, y: { field: 'r', type: 'quantitative' }, color: colour } },
+      { data: { values: points }, mark: { type: 'text', dy: -12, fontSize: 11 }, encoding: { x: { field: 'h', type: 'quantitative' }, y: { field: 'r', type: 'quantitative' }, text: { field: 'label' } } },
+      { data: { values: [{ h: ds.input.h, r: ds.input.r, role: 'input' }] }, mark: { type: 'point', filled: true, size: 90 }, encoding: { x: { field: 'h', type: 'quantitative' }, y: { field: 'r', type: 'quantitative' }, color: colour } },
+    ],
+  } as TopLevelSpec;
+}
+
+/** Heat map of the expected pairwise uncertainty 1 − Φ(Δμ/2), classes in clustering order. */
+export function similaritySpec(s: ClassSimilarity, title: string): TopLevelSpec {
+  const m = s.classes.length;
+  const values: Array<Record<string, unknown>> = [];
+  for (const a of s.order) for (const b of s.order) values.push({ a: s.classes[a], b: s.classes[b], uncertainty: a === b ? null : 100 * s.uncertainty[a * m + b], deltaMu: s.distances[a * m + b] });
+  const names = s.order.map((i) => s.classes[i]);
+  const side = Math.min(640, Math.max(240, 24 * m));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    data: { values },
+    width: side,
+    height: side,
+    mark: 'rect',
+    encoding: {
+      x: { field: 'a', type: 'nominal', sort: names, title: null, axis: m > 60 ? { labels: false, ticks: false } : {} },
+      y: { field: 'b', type: 'nominal', sort: names, title: null, axis: m > 60 ? { labels: false, ticks: false } : {} },
+      color: { field: 'uncertainty', type: 'quantitative', title: 'expected uncertainty %', scale: { scheme: 'viridis', type: 'log' } },
+      tooltip: [{ field: 'a' }, { field: 'b' }, { field: 'deltaMu', format: '.3f' }, { field: 'uncertainty', format: '.3g' }],
+    },
+  } as TopLevelSpec;
+}
+
+export function projectionSpec(p: Projection, classNames: string[], title: string): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    width: 420,
+    height: 380,
+    layer: [
+      {
+        data: { values: p.points.map((q) => ({ ...q, cls: classNames[q.label] })) },
+        mark: { type: 'circle', size: 10, opacity: 0.5 },
+        encoding: { x: { field: 'x', type: 'quantitative', title: p.method === 'lda' ? 'LD 1' : 'PC 1 (of the means)' }, y: { field: 'y', type: 'quantitative', title: p.method === 'lda' ? 'LD 2' : 'PC 2' }, color: { field: 'cls', type: 'nominal', title: 'class', sort: classNames } },
+      },
+      {
+        data: { values: p.centres.map((q) => ({ ...q, cls: classNames[q.label] })) },
+        mark: { type: 'text', fontSize: 13, fontWeight: 'bold' },
+        encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, text: { field: 'cls' } },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
+/** Rows of class-conditional samples ([classes][n] images of h·w·c in [0,1]) as one PNG. */
+export async function samplesPng(rows: Float32Array[][], shape: [number, number, number], classNames: string[], title: string): Promise<Buffer> {
+  const [h, w, c] = shape;
+  const cell = Math.max(48, Math.min(96, 3 * Math.max(h, w)));
+  const gap = 3;
+  const labelW = 90;
+  const cols = Math.max(...rows.map((r) => r.length));
+  const width = labelW + cols * (cell + gap);
+  const height = 30 + rows.length * (cell + gap);
+  const parts = [`<text x="${width / 2}" y="18" font-size="13" text-anchor="middle" font-weight="bold">${escapeXml(title)}</text>`];
+  for (let r = 0; r < rows.length; r++) {
+    const y = 30 + r * (cell + gap);
+    parts.push(`<text x="${labelW - 6}" y="${y + cell / 2 + 4}" font-size="12" text-anchor="end">${escapeXml(classNames[r])}</text>`);
+    for (let k = 0; k < rows[r].length; k++) {
+      const bytes = Uint8Array.from(rows[r][k], (v) => Math.round(255 * Math.min(1, Math.max(0, v))));
+      parts.push(`<image x="${labelW + k * (cell + gap)}" y="${y}" width="${cell}" height="${cell}" href="${await cellPng(bytes, h, w, c, cell)}"/>`);
+    }
+  }
+  return svgToPng(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, sans-serif">${parts.join('')}</svg>`, 1);
+}
