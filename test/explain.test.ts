@@ -198,6 +198,13 @@ describe('explanations of a model, and the explain command', () => {
     expect((await runCli(['explain', 'latent', '--model', join(dir, 'gc'), '--limit', '200', '--out', join(dir, 'latent-gc.png')])).error).toBeUndefined();
     expect((await runCli(['explain', 'latent', '--model', join(dir, 'dc'), '--limit', '300', '--out', join(dir, 'latent-dc.png')])).error).toBeUndefined();
     expect(existsSync(join(dir, 'latent-dc.svg'))).toBe(true);
+    const planar = await runCli(['explain', 'planar', '--model', join(dir, 'gc'), '--train-limit', '300', '--test-limit', '100', '--steps', '20', '--out', join(dir, 'planar.png'), '--json']);
+    expect(planar.error).toBeUndefined();
+    expect(JSON.parse(planar.out).centres).toHaveLength(20);
+    expect(existsSync(join(dir, 'planar.png'))).toBe(true);
+    const rf = await runCli(['explain', 'receptive-field', '--model', join(dir, 'gc'), '--limit', '4', '--out', join(dir, 'rf.png')]);
+    expect(rf.error).toBeUndefined();
+    expect(rf.out).toMatch(/FWHM [\d.]+ px of 28 \(centre row; feature map 7×7×16/);
     expect((await runCli(['explain', 'decision-space', '--model', join(dir, 'dc')])).error).toMatch(/needs a generative classifier/);
     expect((await runCli(['explain', 'samples', '--model', join(dir, 'gc'), '--classes', 'seven', '--out', join(dir, 'x.png')])).error).toMatch(/unknown class "seven"/);
 
@@ -208,4 +215,90 @@ describe('explanations of a model, and the explain command', () => {
     const out = JSON.parse(pred.out);
     expect(out[0].explanation.sentence).toMatch(/^This is/);
   }, 120_000);
+});
+
+describe('effective receptive field (Eq. 10, Fig. 4)', () => {
+  it('FWHM of a Gaussian profile is 2.355σ', async () => {
+    const { fwhm } = await import('../src/explain/receptive_field.js');
+    const sigma = 3;
+    const profile = Array.from({ length: 41 }, (_, i) => Math.exp(-((i - 20) ** 2) / (2 * sigma * sigma)));
+    expect(fwhm(profile)).toBeCloseTo(2.3548 * sigma, 1);
+  });
+
+  it('the sensitivity map is Σ_l |∂u_l/∂x| of the centre column, checked by finite differences', async () => {
+    const { receptiveField, featureMapBeforePooling } = await import('../src/explain/receptive_field.js');
+    const m = new GenerativeClassifier(defaultConfig('tiny-mnist', DIGITS, 4));
+    try {
+      const img = Float32Array.from({ length: 784 }, (_, i) => 0.5 + 0.4 * Math.sin(0.37 * i));
+      const rf = receptiveField(m, img, 1);
+      expect(rf.featureShape).toEqual([7, 7, 16]);
+      for (const v of rf.sensitivity) expect(v >= 0).toBe(true);
+      const centre = (x: Float32Array) =>
+        tf.tidy(() => tf.slice(featureMapBeforePooling(m, tf.tensor4d(x, [1, 28, 28, 1])), [0, 3, 3, 0], [1, 1, 1, 16]).dataSync() as Float32Array);
+      for (const [y, x] of [[13, 13], [12, 15], [9, 20]]) {
+        const h = 1e-3;
+        const plus = Float32Array.from(img);
+        const minus = Float32Array.from(img);
+        plus[y * 28 + x] += h;
+        minus[y * 28 + x] -= h;
+        const up = centre(plus);
+        const down = centre(minus);
+        const fd = up.reduce((s, v, l) => s + Math.abs((v - down[l]) / (2 * h)), 0);
+        expect(Math.abs(fd - rf.sensitivity[y * 28 + x]) / rf.sensitivity[y * 28 + x]).toBeLessThan(0.03);
+      }
+    } finally {
+      m.dispose();
+    }
+  }, 60_000);
+});
+
+describe('planar decision space (Fig. 7)', () => {
+  it('fine-tunes planar means; the 2-D posterior equals the full-dimensional one of μ = o + B·a', async () => {
+    const { fitPlanarMeans, planarProject } = await import('../src/explain/planar.js');
+    const rng = new MersenneTwister(8);
+    const d = 8;
+    const classes = 4;
+    const n = 800;
+    // classes on a circle in dimensions 0–1, noise everywhere; means deliberately rotated out of
+    // that plane so the PCA start is poor and fine-tuning has work to do
+    const truth = Array.from({ length: classes }, (_, c) => [3 * Math.cos((2 * Math.PI * c) / classes), 3 * Math.sin((2 * Math.PI * c) / classes)]);
+    const codes = new Float32Array(n * d);
+    const labels = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      labels[i] = i % classes;
+      for (let j = 0; j < d; j++) codes[i * d + j] = rng.normal() + (j < 2 ? truth[labels[i]][j] : 0);
+    }
+    const means = new Float32Array(classes * d);
+    for (let c = 0; c < classes; c++) for (let j = 0; j < d; j++) means[c * d + j] = j < 2 ? 0.3 * truth[c][j] : j === 2 + c ? 2 : 0;
+    const m = fitPlanarMeans(codes, labels, means, classes, { steps: 300, lr: 0.05 });
+    expect(m.accuracyAfter).toBeGreaterThan(m.accuracyBefore);
+    expect(m.accuracyAfter).toBeGreaterThan(0.85);
+    // B has orthonormal columns
+    let b00 = 0;
+    let b11 = 0;
+    let b01 = 0;
+    for (let j = 0; j < d; j++) {
+      b00 += m.basis[2 * j] ** 2;
+      b11 += m.basis[2 * j + 1] ** 2;
+      b01 += m.basis[2 * j] * m.basis[2 * j + 1];
+    }
+    expect(b00).toBeCloseTo(1, 4);
+    expect(b11).toBeCloseTo(1, 4);
+    expect(b01).toBeCloseTo(0, 4);
+    // exactness: logit differences from the full distances ‖z − μ_y‖² equal those of the plane
+    const { xy, prediction } = planarProject(m, codes.subarray(0, 5 * d));
+    for (let i = 0; i < 5; i++) {
+      const full = Array.from({ length: classes }, (_, c) => {
+        let s = 0;
+        for (let j = 0; j < d; j++) {
+          const mu = m.origin[j] + m.basis[2 * j] * m.centres[2 * c] + m.basis[2 * j + 1] * m.centres[2 * c + 1];
+          s += (codes[i * d + j] - mu) ** 2;
+        }
+        return s;
+      });
+      const plane = Array.from({ length: classes }, (_, c) => (xy[2 * i] - m.centres[2 * c]) ** 2 + (xy[2 * i + 1] - m.centres[2 * c + 1]) ** 2);
+      for (let c = 1; c < classes; c++) expect(full[c] - full[0]).toBeCloseTo(plane[c] - plane[0], 3);
+      expect(prediction[i]).toBe(full.indexOf(Math.min(...full)));
+    }
+  }, 60_000);
 });

@@ -9,9 +9,11 @@ import { firstN, sampleSize } from '../data/dataset.js';
 import { checkCompatible } from '../eval/evaluate.js';
 import { loadReference } from '../eval/ood_reference.js';
 import { imageForModel } from '../data/model_input.js';
-import { classSamples, explainImage, latentProjection, modelClassSimilarity, requireGc } from '../explain/explain.js';
+import { classSamples, explainImage, latentCodes, latentProjection, modelClassSimilarity, requireGc } from '../explain/explain.js';
 import { DEFAULT_THRESHOLDS } from '../explain/decision_space.js';
-import { decisionSpaceSpec, projectionSpec, renderFigure, samplesPng, similaritySpec } from '../plots/explain.js';
+import { decisionSpaceSpec, planarSpec, projectionSpec, receptiveFieldSpec, renderFigure, samplesPng, similaritySpec } from '../plots/explain.js';
+import { fitPlanarMeans, planarProject } from '../explain/planar.js';
+import { receptiveField } from '../explain/receptive_field.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 
 const number = (name: string, test: (n: number) => boolean, what: string) => (v: string) => {
@@ -134,6 +136,67 @@ export function addExplainCommands(program: Command): void {
         mkdirSync(dirname(o.out), { recursive: true });
         writeFileSync(o.out, await samplesPng(rows, [height, width, channels], (which ?? names.map((_, i) => i)).map((i) => names[i]), `${o.model}: samples at T = ${o.temperature}`));
         console.error(`wrote ${o.out}`);
+      } finally {
+        model.dispose();
+      }
+    });
+
+  explain
+    .command('receptive-field')
+    .description('effective receptive field (paper Eq. 10, Fig. 4): sensitivity of the centre column of the last feature map before DCT pooling to every input pixel, averaged over test images; FWHM of its centre row')
+    .requiredOption('--model <dir>', 'model folder')
+    .option('--dataset <name>', 'data set (test split)', 'mnist')
+    .option('--limit <n>', 'test images averaged', count('limit'), 100)
+    .option('--out <file>', 'figure (PNG + SVG)')
+    .option('--json', 'print JSON', false)
+    .action(async (o) => {
+      const model = requireGc(loadModel(o.model), 'the receptive field of the INN');
+      try {
+        const ds = firstN(await loadDataset(o.dataset, 'test'), o.limit);
+        checkCompatible(model, ds);
+        const images = Float32Array.from(ds.pixels, (v) => v / 255);
+        const rf = receptiveField(model, images, ds.labels.length);
+        if (o.out) {
+          const files = writeFigure(o.out, await renderFigure(receptiveFieldSpec(rf, `${o.model}: effective receptive field (${rf.images} images, feature map ${rf.featureShape.join('×')})`)));
+          if (!o.json) console.error(`wrote ${files.join(', ')}`);
+        }
+        if (o.json) console.log(JSON.stringify({ ...rf, sensitivity: Array.from(rf.sensitivity) }, null, 1));
+        else console.log(`effective receptive field of ${o.model}: FWHM ${rf.fwhm.toFixed(2)} px of ${rf.width} (centre row; feature map ${rf.featureShape.join('×')}, centre ${rf.centre.join(',')}, ${rf.images} images)`);
+      } finally {
+        model.dispose();
+      }
+    });
+
+  explain
+    .command('planar')
+    .description('planar decision space (paper Fig. 7): class means constrained to a plane and fine-tuned with the INN frozen; exact 2-D posterior with Voronoi boundaries')
+    .requiredOption('--model <dir>', 'model folder')
+    .option('--dataset <name>', 'data set', 'mnist')
+    .option('--train-limit <n>', 'training images the plane is fitted on', count('train-limit'), 10000)
+    .option('--test-limit <n>', 'test images evaluated and drawn', count('test-limit'), 2000)
+    .option('--steps <n>', 'Adam steps', count('steps'), 400)
+    .option('--out <file>', 'figure (PNG + SVG)')
+    .option('--json', 'print JSON', false)
+    .action(async (o) => {
+      const model = requireGc(loadModel(o.model), 'the planar decision space');
+      try {
+        const train = firstN(await loadDataset(o.dataset, 'train'), o.trainLimit);
+        const test = firstN(await loadDataset(o.dataset, 'test'), o.testLimit);
+        checkCompatible(model, test);
+        const means = model.head.means();
+        const meanData = means.dataSync() as Float32Array;
+        means.dispose();
+        const planar = fitPlanarMeans(latentCodes(model, train), train.labels, meanData, model.classes, { steps: o.steps });
+        const testCodes = latentCodes(model, test);
+        const { xy, prediction } = planarProject(planar, testCodes);
+        const testAccuracy = prediction.reduce((s, p, i) => s + (p === test.labels[i] ? 1 : 0), 0) / prediction.length;
+        const summary = { trainImages: train.labels.length, testImages: test.labels.length, steps: planar.steps, trainAccuracyPcaPlane: planar.accuracyBefore, trainAccuracyFineTuned: planar.accuracyAfter, testAccuracy, centres: Array.from(planar.centres) };
+        if (o.out) {
+          const files = writeFigure(o.out, await renderFigure(planarSpec(planar, xy, test.labels, model.config.classNames, `${o.model}: planar means, test accuracy ${(100 * testAccuracy).toFixed(1)} %`)));
+          if (!o.json) console.error(`wrote ${files.join(', ')}`);
+        }
+        if (o.json) console.log(JSON.stringify(summary, null, 2));
+        else console.log(`planar means fitted on ${summary.trainImages} ${o.dataset} training codes (${summary.steps} Adam steps): accuracy ${(100 * planar.accuracyBefore).toFixed(1)} % in the PCA plane of the original means → ${(100 * planar.accuracyAfter).toFixed(1)} % fine-tuned; ${(100 * testAccuracy).toFixed(1)} % on ${summary.testImages} test images`);
       } finally {
         model.dispose();
       }

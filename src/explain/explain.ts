@@ -99,6 +99,19 @@ export function classSamples(model: Classifier, perClass: number, temperature: n
   });
 }
 
+/** Latent codes z of every image of a data set, [N·D] (GCs). */
+export function latentCodes(model: GenerativeClassifier, ds: ImageDataset): Float32Array {
+  const out = new Float32Array(datasetSize(ds) * model.dims);
+  let at = 0;
+  for (const batch of evalBatches(ds, 256)) {
+    const x = tf.tensor4d(batch.x, [batch.size, ds.height, ds.width, ds.channels]);
+    out.set(tf.tidy(() => model.latent(x).z.dataSync() as Float32Array), at);
+    x.dispose();
+    at += batch.size * model.dims;
+  }
+  return out;
+}
+
 /** Fig. 19: GC latent codes in the PCA plane of the class means; DC penultimate features by LDA. */
 export function latentProjection(model: Classifier, ds: ImageDataset): Projection {
   const n = datasetSize(ds);

@@ -4,6 +4,8 @@ import { AXIS_90, RADIUS_90 } from '../explain/decision_space.js';
 import type { DecisionSpace } from '../explain/decision_space.js';
 import type { ClassSimilarity } from '../explain/class_similarity.js';
 import type { Projection } from '../explain/latent_projection.js';
+import type { ReceptiveField } from '../explain/receptive_field.js';
+import type { PlanarModel } from '../explain/planar.js';
 import { cellPng, escapeXml } from './corruption_grid.js';
 import { renderSvg, svgToPng } from './render.js';
 
@@ -110,4 +112,81 @@ export async function samplesPng(rows: Float32Array[][], shape: [number, number,
     }
   }
   return svgToPng(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, sans-serif">${parts.join('')}</svg>`, 1);
+}
+
+/** Fig. 4: the sensitivity map (log colour) beside its cross-section through the centre row (log axis), with the FWHM. */
+export function receptiveFieldSpec(rf: ReceptiveField, title: string): TopLevelSpec {
+  const cells: Array<Record<string, number>> = [];
+  const floor = Math.max(...rf.sensitivity) * 1e-6;
+  for (let y = 0; y < rf.height; y++) for (let x = 0; x < rf.width; x++) cells.push({ x, y, s: Math.max(floor, rf.sensitivity[y * rf.width + x]) });
+  const side = Math.min(320, 8 * Math.max(rf.height, rf.width));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    hconcat: [
+      {
+        data: { values: cells },
+        width: side,
+        height: side,
+        mark: 'rect',
+        encoding: {
+          x: { field: 'x', type: 'ordinal', axis: null },
+          y: { field: 'y', type: 'ordinal', axis: null },
+          color: { field: 's', type: 'quantitative', scale: { type: 'log', scheme: 'inferno' }, title: 'sensitivity' },
+        },
+      },
+      {
+        data: { values: rf.profile.map((s, x) => ({ x, s: Math.max(floor, s) })) },
+        width: side,
+        height: side,
+        title: `centre row; FWHM ${rf.fwhm.toFixed(1)} px`,
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'x', type: 'quantitative', title: 'pixel column' },
+          y: { field: 's', type: 'quantitative', scale: { type: 'log' }, title: 'sensitivity Σ|∂u/∂x|' },
+        },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
+/** Fig. 7: the exact 2-D posterior of a planar model — Voronoi regions shaded by the in-plane class density, test codes, centres. */
+export function planarSpec(m: PlanarModel, xy: Float32Array, labels: ArrayLike<number>, classNames: string[], title: string, maxPoints = 1500): TopLevelSpec {
+  const classes = m.centres.length / 2;
+  const n = labels.length;
+  const xs = [...Array.from({ length: classes }, (_, c) => m.centres[2 * c]), ...Array.from({ length: n }, (_, i) => xy[2 * i])];
+  const ys = [...Array.from({ length: classes }, (_, c) => m.centres[2 * c + 1]), ...Array.from({ length: n }, (_, i) => xy[2 * i + 1])];
+  const q = (a: number[], f: number) => [...a].sort((u, v) => u - v)[Math.floor(f * (a.length - 1))];
+  const [x0, x1, y0, y1] = [q(xs, 0.005) - 1, q(xs, 0.995) + 1, q(ys, 0.005) - 1, q(ys, 0.995) + 1];
+  const grid: Array<Record<string, unknown>> = [];
+  const steps = 90;
+  for (let i = 0; i < steps; i++) {
+    for (let j = 0; j < steps; j++) {
+      const px = x0 + ((i + 0.5) * (x1 - x0)) / steps;
+      const py = y0 + ((j + 0.5) * (y1 - y0)) / steps;
+      let best = Infinity;
+      let cls = 0;
+      let density = 0;
+      for (let c = 0; c < classes; c++) {
+        const d2 = (px - m.centres[2 * c]) ** 2 + (py - m.centres[2 * c + 1]) ** 2;
+        density += Math.exp(-0.5 * d2) / classes;
+        if (d2 < best) [best, cls] = [d2, c];
+      }
+      grid.push({ x: px, y: py, x2: px + (x1 - x0) / steps, y2: py + (y1 - y0) / steps, cls: classNames[cls], density });
+    }
+  }
+  const stride = Math.max(1, Math.ceil(n / maxPoints));
+  const points = Array.from({ length: Math.ceil(n / stride) }, (_, k) => k * stride).map((i) => ({ x: xy[2 * i], y: xy[2 * i + 1], cls: classNames[labels[i]] }));
+  const colour = { field: 'cls', type: 'nominal', title: 'class', sort: classNames };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    width: 460,
+    height: 460,
+    layer: [
+      { data: { values: grid }, mark: { type: 'rect' }, encoding: { x: { field: 'x', type: 'quantitative', scale: { domain: [x0, x1], nice: false }, title: 'plane axis 1' }, x2: { field: 'x2' }, y: { field: 'y', type: 'quantitative', scale: { domain: [y0, y1], nice: false }, title: 'plane axis 2' }, y2: { field: 'y2' }, color: colour, opacity: { field: 'density', type: 'quantitative', scale: { range: [0.08, 0.55] }, legend: null } } },
+      { data: { values: points }, mark: { type: 'circle', size: 9, opacity: 0.9, stroke: '#222', strokeWidth: 0.3 }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, color: colour } },
+      { data: { values: Array.from({ length: classes }, (_, c) => ({ x: m.centres[2 * c], y: m.centres[2 * c + 1], cls: classNames[c] })) }, mark: { type: 'text', fontSize: 15, fontWeight: 'bold' }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, text: { field: 'cls' } } },
+    ],
+  } as TopLevelSpec;
 }
