@@ -193,6 +193,7 @@ describe('explanations of a model, and the explain command', () => {
     expect(sim.error).toBeUndefined();
     expect(sim.out).toMatch(/\| classes \| Δμ \| expected uncertainty % \|/);
     expect(JSON.parse(readFileSync(join(dir, 'sim', 'similarity.json'), 'utf8')).order).toHaveLength(10);
+    expect(existsSync(join(dir, 'sim', 'distances.png'))).toBe(true);
     expect((await runCli(['explain', 'samples', '--model', join(dir, 'gc'), '--per-class', '2', '--out', join(dir, 'samples.png')])).error).toBeUndefined();
     expect(readFileSync(join(dir, 'samples.png')).subarray(1, 4).toString()).toBe('PNG');
     expect((await runCli(['explain', 'latent', '--model', join(dir, 'gc'), '--limit', '200', '--out', join(dir, 'latent-gc.png')])).error).toBeUndefined();
@@ -301,4 +302,81 @@ describe('planar decision space (Fig. 7)', () => {
       expect(prediction[i]).toBe(full.indexOf(Math.min(...full)));
     }
   }, 60_000);
+});
+
+describe('class-posterior heatmaps (Eqs. 14–21, Fig. 10)', () => {
+  it('sum over positions to log q(y|x); S is spread by the 0.03 contrast rule; other layouts are refused', async () => {
+    const { classHeatmaps, CONTRAST } = await import('../src/explain/heatmap.js');
+    const m = new GenerativeClassifier(defaultConfig('imagenet-mini', DIGITS, 2));
+    try {
+      const x = tf.tensor4d(Float32Array.from({ length: 32 * 32 * 3 }, (_, i) => 0.5 + 0.4 * Math.sin(0.11 * i)), [1, 32, 32, 3]);
+      const h = classHeatmaps(m, x, 4, 3); // chunks of 3 classes exercise the batching
+      const inf = m.infer(x);
+      const logPost = Array.from(tf.log(inf.posterior).dataSync());
+      tf.dispose(Object.values(inf));
+      expect(h.classes).toHaveLength(4);
+      h.classes.forEach((y, i) => {
+        const sum = h.maps[i].reduce((a, v) => a + v, 0);
+        expect(Math.abs(sum - logPost[y])).toBeLessThan(1e-3 * Math.max(1, Math.abs(logPost[y])));
+        expect(h.logPosterior[i]).toBeCloseTo(logPost[y], 3);
+      });
+      expect(h.sShare.reduce((a, v) => a + v, 0)).toBeCloseTo(h.s, 3);
+      expect(Math.min(...h.r)).toBe(0);
+      expect(Math.max(...h.r)).toBe(1);
+      // S_kl ∝ r_kl + 0.03
+      const k = h.sShare[0] / (h.r[0] + CONTRAST);
+      h.r.forEach((v, p) => expect(h.sShare[p]).toBeCloseTo(k * (v + CONTRAST), 3));
+      expect(() => classHeatmaps(new GenerativeClassifier(defaultConfig('tiny-mnist', DIGITS)), tf.zeros([1, 28, 28, 1]) as tf.Tensor4D)).toThrow(/transforms the DCT coefficients further \(PERM_FC_0, FC_0\)/);
+      x.dispose();
+      // through the CLI, on an image file
+      const dir = mkdtempSync(join(tmpdir(), 'trustgc-heat-'));
+      saveModel(join(dir, 'mini'), m);
+      const img = join(dir, 'x.png');
+      await sharp(Buffer.from(Array.from({ length: 40 * 40 * 3 }, (_, i) => (i * 7) % 256)), { raw: { width: 40, height: 40, channels: 3 } }).png().toFile(img);
+      const r = await runCli(['explain', 'heatmap', '--model', join(dir, 'mini'), '--image', img, '--top', '2', '--out', join(dir, 'heat.png')]);
+      expect(r.error).toBeUndefined();
+      expect(r.out.split('\n')).toHaveLength(2);
+      for (const line of r.out.split('\n')) {
+        const [, a, b] = line.match(/= (-?[\d.]+) = Σ of its \d+×\d+ map \((-?[\d.]+)\)/)!;
+        expect(Number(a)).toBeCloseTo(Number(b), 3);
+      }
+      expect(readFileSync(join(dir, 'heat.png')).subarray(1, 4).toString()).toBe('PNG');
+    } finally {
+      m.dispose();
+    }
+  }, 60_000);
+});
+
+describe('DCT component influence (Fig. 18)', () => {
+  it('equals the class standard deviation of the materialised means, per coefficient, averaged over channels', async () => {
+    const { dctInfluence } = await import('../src/explain/dct_influence.js');
+    const { DctPooling } = await import('../src/inn/dct.js');
+    const { RandomPermutation } = await import('../src/inn/permute.js');
+    const m = new GenerativeClassifier(defaultConfig('imagenet-mini', DIGITS, 5));
+    try {
+      const inf = dctInfluence(m, 4);
+      const n = (m.inn.nodes.find((x) => x.module instanceof DctPooling)!.module as InstanceType<typeof DctPooling>).n;
+      expect(inf.n).toBe(n);
+      const perm = m.inn.nodes[m.inn.nodes.length - 1].module as InstanceType<typeof RandomPermutation>;
+      const means = m.head.means();
+      const raw = perm.inverse(means);
+      const rows = raw.dataSync() as Float32Array;
+      tf.dispose([means, raw]);
+      const d = m.dims;
+      const c = d / (n * n);
+      for (const [kh, kw] of [[0, 0], [1, 2], [n - 1, n - 1]]) {
+        let s = 0;
+        for (let ch = 0; ch < c; ch++) {
+          const j = (kw * n + kh) * c + ch;
+          const vals = Array.from({ length: 10 }, (_, y) => rows[y * d + j]);
+          const mean = vals.reduce((a, v) => a + v, 0) / 10;
+          s += Math.sqrt(vals.reduce((a, v) => a + (v - mean) ** 2, 0) / 10);
+        }
+        expect(inf.spread[kh * n + kw]).toBeCloseTo(s / c, 5);
+      }
+      expect(() => dctInfluence(new GenerativeClassifier(defaultConfig('tiny-mnist', DIGITS)))).toThrow(/ImageNet layouts/);
+    } finally {
+      m.dispose();
+    }
+  });
 });

@@ -11,8 +11,10 @@ import { loadReference } from '../eval/ood_reference.js';
 import { imageForModel } from '../data/model_input.js';
 import { classSamples, explainImage, latentCodes, latentProjection, modelClassSimilarity, requireGc } from '../explain/explain.js';
 import { DEFAULT_THRESHOLDS } from '../explain/decision_space.js';
-import { decisionSpaceSpec, planarSpec, projectionSpec, receptiveFieldSpec, renderFigure, samplesPng, similaritySpec } from '../plots/explain.js';
+import { dctInfluenceSpec, decisionSpaceSpec, heatmapPng, planarSpec, projectionSpec, receptiveFieldSpec, renderFigure, samplesPng, similaritySpec } from '../plots/explain.js';
 import { fitPlanarMeans, planarProject } from '../explain/planar.js';
+import { classHeatmaps } from '../explain/heatmap.js';
+import { dctInfluence } from '../explain/dct_influence.js';
 import { receptiveField } from '../explain/receptive_field.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 
@@ -95,7 +97,10 @@ export function addExplainCommands(program: Command): void {
         if (o.out) {
           mkdirSync(o.out, { recursive: true });
           writeFileAtomic(join(o.out, 'similarity.json'), JSON.stringify({ classes: names, order: s.order, distances: Array.from(s.distances), uncertainty: Array.from(s.uncertainty), closestPairs: s.closestPairs }, null, 1) + '\n');
-          const files = writeFigure(join(o.out, 'similarity.png'), await renderFigure(similaritySpec(s, `${o.model}: expected pairwise uncertainty 1 − Φ(Δμ/2)`)));
+          const files = [
+            ...writeFigure(join(o.out, 'similarity.png'), await renderFigure(similaritySpec(s, `${o.model}: expected pairwise uncertainty 1 − Φ(Δμ/2)`))),
+            ...writeFigure(join(o.out, 'distances.png'), await renderFigure(similaritySpec(s, `${o.model}: distances Δμ between class means`, 'distance'))),
+          ];
           if (!o.json) console.error(`wrote ${join(o.out, 'similarity.json')}, ${files.join(', ')}`);
         }
         if (o.json) console.log(JSON.stringify({ order: s.order.map((i) => names[i]), closestPairs: closest.map((p) => ({ ...p, a: names[p.a], b: names[p.b] })) }, null, 2));
@@ -197,6 +202,52 @@ export function addExplainCommands(program: Command): void {
         }
         if (o.json) console.log(JSON.stringify(summary, null, 2));
         else console.log(`planar means fitted on ${summary.trainImages} ${o.dataset} training codes (${summary.steps} Adam steps): accuracy ${(100 * planar.accuracyBefore).toFixed(1)} % in the PCA plane of the original means → ${(100 * planar.accuracyAfter).toFixed(1)} % fine-tuned; ${(100 * testAccuracy).toFixed(1)} % on ${summary.testImages} test images`);
+      } finally {
+        model.dispose();
+      }
+    });
+
+  explain
+    .command('heatmap')
+    .description('class-posterior heatmaps (paper Eqs. 14–21, Fig. 10): where in the image the evidence for each top class lies; ImageNet layouts (latent = DCT coefficients)')
+    .requiredOption('--model <dir>', 'model folder')
+    .requiredOption('--image <file>', 'image file')
+    .option('--top <k>', 'classes shown', count('top'), 3)
+    .option('--out <file>', 'figure (PNG)')
+    .option('--json', 'print JSON', false)
+    .action(async (o) => {
+      const model = requireGc(loadModel(o.model), 'class heatmaps');
+      try {
+        const { height, width, channels } = model.config.input;
+        const pixels = await imageForModel(o.image, model.config, 1);
+        const x = tf.tensor4d(pixels, [1, height, width, channels]);
+        const h = classHeatmaps(model, x, o.top);
+        x.dispose();
+        const names = model.config.classNames;
+        if (o.out) {
+          mkdirSync(dirname(o.out), { recursive: true });
+          writeFileSync(o.out, await heatmapPng(pixels, [height, width, channels], h, names, `${o.image}: class evidence per position (${h.n}×${h.n})`));
+          if (!o.json) console.error(`wrote ${o.out}`);
+        }
+        if (o.json) console.log(JSON.stringify({ ...h, classes: h.classes.map((c) => names[c]), maps: h.maps.map((m) => Array.from(m)), sShare: Array.from(h.sShare), r: Array.from(h.r) }, null, 1));
+        else for (let i = 0; i < h.classes.length; i++) console.log(`${names[h.classes[i]]}: log q(y|x) = ${h.logPosterior[i].toFixed(4)} = Σ of its ${h.n}×${h.n} map (${h.maps[i].reduce((a, v) => a + v, 0).toFixed(4)})`);
+      } finally {
+        model.dispose();
+      }
+    });
+
+  explain
+    .command('dct-influence')
+    .description('spread of the class means across classes per DCT coefficient (paper Fig. 18); ImageNet layouts')
+    .requiredOption('--model <dir>', 'model folder')
+    .option('--out <file>', 'figure (PNG + SVG)')
+    .action(async (o) => {
+      const model = requireGc(loadModel(o.model), 'the DCT influence');
+      try {
+        const inf = dctInfluence(model);
+        if (o.out) console.error(`wrote ${writeFigure(o.out, await renderFigure(dctInfluenceSpec(inf, `${o.model}: class spread of μ per DCT coefficient`))).join(', ')}`);
+        const rows = Array.from({ length: inf.n }, (_, kh) => `kh ${kh}: ${Array.from(inf.spread.subarray(kh * inf.n, (kh + 1) * inf.n), (v) => v.toFixed(4)).join(' ')}`);
+        console.log([`std over classes of μ per DCT coefficient (columns kw = 0…${inf.n - 1}), averaged over channels:`, ...rows].join('\n'));
       } finally {
         model.dispose();
       }

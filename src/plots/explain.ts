@@ -6,6 +6,8 @@ import type { ClassSimilarity } from '../explain/class_similarity.js';
 import type { Projection } from '../explain/latent_projection.js';
 import type { ReceptiveField } from '../explain/receptive_field.js';
 import type { PlanarModel } from '../explain/planar.js';
+import type { ClassHeatmaps } from '../explain/heatmap.js';
+import type { DctInfluence } from '../explain/dct_influence.js';
 import { cellPng, escapeXml } from './corruption_grid.js';
 import { renderSvg, svgToPng } from './render.js';
 
@@ -49,8 +51,8 @@ export function decisionSpaceSpec(ds: DecisionSpace, classNames: string[], title
   } as TopLevelSpec;
 }
 
-/** Heat map of the expected pairwise uncertainty 1 − Φ(Δμ/2), classes in clustering order. */
-export function similaritySpec(s: ClassSimilarity, title: string): TopLevelSpec {
+/** Heat map of the expected pairwise uncertainty 1 − Φ(Δμ/2) (or of Δμ itself), classes in clustering order. */
+export function similaritySpec(s: ClassSimilarity, title: string, show: 'uncertainty' | 'distance' = 'uncertainty'): TopLevelSpec {
   const m = s.classes.length;
   const values: Array<Record<string, unknown>> = [];
   for (const a of s.order) for (const b of s.order) values.push({ a: s.classes[a], b: s.classes[b], uncertainty: a === b ? null : 100 * s.uncertainty[a * m + b], deltaMu: s.distances[a * m + b] });
@@ -66,7 +68,10 @@ export function similaritySpec(s: ClassSimilarity, title: string): TopLevelSpec 
     encoding: {
       x: { field: 'a', type: 'nominal', sort: names, title: null, axis: m > 60 ? { labels: false, ticks: false } : {} },
       y: { field: 'b', type: 'nominal', sort: names, title: null, axis: m > 60 ? { labels: false, ticks: false } : {} },
-      color: { field: 'uncertainty', type: 'quantitative', title: 'expected uncertainty %', scale: { scheme: 'viridis', type: 'log' } },
+      color:
+        show === 'uncertainty'
+          ? { field: 'uncertainty', type: 'quantitative', title: 'expected uncertainty %', scale: { scheme: 'viridis', type: 'log' } }
+          : { field: 'deltaMu', type: 'quantitative', title: 'Δμ', scale: { scheme: 'viridis', reverse: true } },
       tooltip: [{ field: 'a' }, { field: 'b' }, { field: 'deltaMu', format: '.3f' }, { field: 'uncertainty', format: '.3g' }],
     },
   } as TopLevelSpec;
@@ -188,5 +193,55 @@ export function planarSpec(m: PlanarModel, xy: Float32Array, labels: ArrayLike<n
       { data: { values: points }, mark: { type: 'circle', size: 9, opacity: 0.9, stroke: '#222', strokeWidth: 0.3 }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, color: colour } },
       { data: { values: Array.from({ length: classes }, (_, c) => ({ x: m.centres[2 * c], y: m.centres[2 * c + 1], cls: classNames[c] })) }, mark: { type: 'text', fontSize: 15, fontWeight: 'bold' }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, text: { field: 'cls' } } },
     ],
+  } as TopLevelSpec;
+}
+
+/** Fig. 10: the input and, per top class, its Q map (N×N) laid over it, red = evidence for the class. */
+export async function heatmapPng(image: Float32Array, shape: [number, number, number], h: ClassHeatmaps, classNames: string[], title: string): Promise<Buffer> {
+  const [ih, iw, c] = shape;
+  const cell = 192;
+  const gap = 10;
+  const top = 40;
+  const width = (h.classes.length + 1) * (cell + gap) + gap;
+  const height = top + cell + 40;
+  const bytes = Uint8Array.from(image, (v) => Math.round(255 * Math.min(1, Math.max(0, v))));
+  const href = await cellPng(bytes, ih, iw, c, cell);
+  const parts = [`<text x="${width / 2}" y="20" font-size="14" text-anchor="middle" font-weight="bold">${escapeXml(title)}</text>`];
+  parts.push(`<image x="${gap}" y="${top}" width="${cell}" height="${cell}" href="${href}"/>`, `<text x="${gap + cell / 2}" y="${top + cell + 18}" font-size="12" text-anchor="middle">input</text>`);
+  const all = h.maps.flatMap((m) => Array.from(m));
+  const scale = Math.max(...all.map((v) => Math.abs(v - all.reduce((a, b) => a + b, 0) / all.length))) || 1;
+  const mean = all.reduce((a, b) => a + b, 0) / all.length;
+  const n = h.n;
+  h.classes.forEach((cls, i) => {
+    const x0 = gap + (i + 1) * (cell + gap);
+    parts.push(`<image x="${x0}" y="${top}" width="${cell}" height="${cell}" href="${href}" opacity="0.55"/>`);
+    for (let k = 0; k < n; k++) {
+      for (let l = 0; l < n; l++) {
+        const v = (h.maps[i][k * n + l] - mean) / scale; // −1 … 1
+        const colour = v >= 0 ? `rgb(220,40,40)` : `rgb(40,80,220)`;
+        parts.push(`<rect x="${x0 + (l * cell) / n}" y="${top + (k * cell) / n}" width="${cell / n}" height="${cell / n}" fill="${colour}" fill-opacity="${(0.6 * Math.abs(v)).toFixed(3)}"/>`);
+      }
+    }
+    parts.push(`<text x="${x0 + cell / 2}" y="${top + cell + 18}" font-size="12" text-anchor="middle">${escapeXml(`${classNames[cls]}: q(y|x) = ${Math.exp(h.logPosterior[i]).toFixed(3)}`)}</text>`);
+  });
+  return svgToPng(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, sans-serif">${parts.join('')}</svg>`, 1);
+}
+
+/** Fig. 18: class spread of the means per DCT coefficient (rows kh, columns kw). */
+export function dctInfluenceSpec(inf: DctInfluence, title: string): TopLevelSpec {
+  const values: Array<Record<string, number>> = [];
+  for (let kh = 0; kh < inf.n; kh++) for (let kw = 0; kw < inf.n; kw++) values.push({ kh, kw, spread: inf.spread[kh * inf.n + kw] });
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    data: { values },
+    width: 260,
+    height: 260,
+    mark: 'rect',
+    encoding: {
+      x: { field: 'kw', type: 'ordinal', title: 'horizontal frequency kw' },
+      y: { field: 'kh', type: 'ordinal', title: 'vertical frequency kh' },
+      color: { field: 'spread', type: 'quantitative', scale: { scheme: 'viridis' }, title: 'std of μ over classes' },
+    },
   } as TopLevelSpec;
 }
