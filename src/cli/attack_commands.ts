@@ -3,13 +3,11 @@ import { Command, InvalidArgumentError } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../io/checkpoint.js';
-import { loadDataset } from '../data/registry.js';
-import { checkCompatible } from '../eval/evaluate.js';
 import { attackMarkdown, kappaText, runAttack } from '../attack/attack_eval.js';
 import type { AttackRun } from '../attack/attack_eval.js';
 import { GenerativeClassifier } from '../gc/model.js';
 import { writeFileAtomic } from '../io/safetensors.js';
-import { ensureReference } from './trust_commands.js';
+import { ensureReference, testSetFor } from './trust_commands.js';
 import { phaseBar } from './progress.js';
 import type { Classifier } from '../gc/classifier.js';
 import type { ImageDataset } from '../data/dataset.js';
@@ -73,8 +71,7 @@ export function addAttackCommands(program: Command): void {
     .action(async (o) => {
       const model = loadModel(o.model);
       try {
-        const ds = await loadDataset(o.dataset, 'test');
-        checkCompatible(model, ds);
+        const ds = await testSetFor(model, o.dataset);
         if (o.n < 1) throw new InvalidArgumentError('--n must be at least 1');
         if (o.batch < 1) throw new InvalidArgumentError('--batch must be at least 1');
         const reference = await ensureReference(o.model, model, o.dataset);

@@ -6,7 +6,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadModel } from '../io/checkpoint.js';
 import { loadDataset } from '../data/registry.js';
 import { firstN, sampleSize } from '../data/dataset.js';
-import { checkCompatible } from '../eval/evaluate.js';
 import { loadReference } from '../eval/ood_reference.js';
 import { imageForModel } from '../data/model_input.js';
 import { classSamples, explainImage, latentCodes, latentProjection, modelClassSimilarity, requireGc } from '../explain/explain.js';
@@ -17,6 +16,8 @@ import { classHeatmaps } from '../explain/heatmap.js';
 import { dctInfluence } from '../explain/dct_influence.js';
 import { receptiveField } from '../explain/receptive_field.js';
 import { writeFileAtomic } from '../io/safetensors.js';
+import type { Classifier } from '../gc/classifier.js';
+import { testSetFor } from './trust_commands.js';
 
 const number = (name: string, test: (n: number) => boolean, what: string) => (v: string) => {
   const n = Number(v);
@@ -24,6 +25,16 @@ const number = (name: string, test: (n: number) => boolean, what: string) => (v:
   return n;
 };
 const count = (name: string) => number(name, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
+
+/** Loads a model folder, checks it is the right kind, runs fn, and always frees the model. */
+async function withModel<T extends Classifier>(dir: string, check: (m: Classifier) => T, fn: (model: T) => Promise<void>): Promise<void> {
+  const model = loadModel(dir);
+  try {
+    await fn(check(model));
+  } finally {
+    model.dispose();
+  }
+}
 
 function writeFigure(file: string, fig: { svg: string; png: Buffer }): string[] {
   mkdirSync(dirname(file), { recursive: true });
@@ -47,15 +58,13 @@ export function addExplainCommands(program: Command): void {
     .option('--out <file>', 'write the figure (PNG + SVG) here')
     .option('--json', 'print JSON', false)
     .action(async (o) => {
-      const model = requireGc(loadModel(o.model), 'the decision-space view');
-      try {
+      await withModel(o.model, (m) => requireGc(m, 'the decision-space view'), async (model) => {
         const { height, width, channels } = model.config.input;
         let pixels: Float32Array;
         let label = '';
         if (o.image) pixels = await imageForModel(o.image, model.config, 1);
         else {
-          const ds = await loadDataset(o.dataset, 'test');
-          checkCompatible(model, ds);
+          const ds = await testSetFor(model, o.dataset);
           if (o.index >= ds.labels.length) throw new InvalidArgumentError(`--index ${o.index} is beyond the ${ds.labels.length} test images`);
           const n = sampleSize(ds);
           pixels = Float32Array.from(ds.pixels.subarray(o.index * n, (o.index + 1) * n), (v) => v / 255);
@@ -76,9 +85,7 @@ export function addExplainCommands(program: Command): void {
           console.log(`  top-5: ${e.decision.classes.map((c, i) => `${model.config.classNames[c]} ${e.decision.posterior[i].toFixed(3)}`).join(', ')} (together ${e.decision.topFiveMass.toFixed(4)})`);
           console.log(`  ‖μ₂ − μ₁‖ = ${e.decision.separation.toFixed(2)}; distance of z from the 5-D span ${e.decision.offSpan.toFixed(2)}`);
         }
-      } finally {
-        model.dispose();
-      }
+      });
     });
 
   explain
@@ -89,8 +96,7 @@ export function addExplainCommands(program: Command): void {
     .option('--pairs <n>', 'most similar pairs to list', count('pairs'), 10)
     .option('--json', 'print JSON', false)
     .action(async (o) => {
-      const model = loadModel(o.model);
-      try {
+      await withModel(o.model, (m) => m, async (model) => {
         const s = modelClassSimilarity(model);
         const names = s.classes;
         const closest = s.closestPairs.slice(0, o.pairs);
@@ -110,9 +116,7 @@ export function addExplainCommands(program: Command): void {
           console.log('|---|---|---|');
           for (const p of closest) console.log(`| ${names[p.a]} – ${names[p.b]} | ${p.deltaMu.toFixed(3)} | ${(100 * p.uncertainty).toFixed(3)} |`);
         }
-      } finally {
-        model.dispose();
-      }
+      });
     });
 
   explain
@@ -125,8 +129,7 @@ export function addExplainCommands(program: Command): void {
     .option('--seed <n>', 'seed', number('seed', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'), 0)
     .option('--classes <list>', 'comma-separated class names (default: all, at most 20)')
     .action(async (o) => {
-      const model = loadModel(o.model);
-      try {
+      await withModel(o.model, (m) => m, async (model) => {
         const names = model.config.classNames;
         let which: number[] | undefined;
         if (o.classes) {
@@ -141,9 +144,7 @@ export function addExplainCommands(program: Command): void {
         mkdirSync(dirname(o.out), { recursive: true });
         writeFileSync(o.out, await samplesPng(rows, [height, width, channels], (which ?? names.map((_, i) => i)).map((i) => names[i]), `${o.model}: samples at T = ${o.temperature}`));
         console.error(`wrote ${o.out}`);
-      } finally {
-        model.dispose();
-      }
+      });
     });
 
   explain
@@ -155,10 +156,8 @@ export function addExplainCommands(program: Command): void {
     .option('--out <file>', 'figure (PNG + SVG)')
     .option('--json', 'print JSON', false)
     .action(async (o) => {
-      const model = requireGc(loadModel(o.model), 'the receptive field of the INN');
-      try {
-        const ds = firstN(await loadDataset(o.dataset, 'test'), o.limit);
-        checkCompatible(model, ds);
+      await withModel(o.model, (m) => requireGc(m, 'the receptive field of the INN'), async (model) => {
+        const ds = await testSetFor(model, o.dataset, o.limit);
         const images = Float32Array.from(ds.pixels, (v) => v / 255);
         const rf = receptiveField(model, images, ds.labels.length);
         if (o.out) {
@@ -167,9 +166,7 @@ export function addExplainCommands(program: Command): void {
         }
         if (o.json) console.log(JSON.stringify({ ...rf, sensitivity: Array.from(rf.sensitivity) }, null, 1));
         else console.log(`effective receptive field of ${o.model}: FWHM ${rf.fwhm.toFixed(2)} px of ${rf.width} (centre row; feature map ${rf.featureShape.join('×')}, centre ${rf.centre.join(',')}, ${rf.images} images)`);
-      } finally {
-        model.dispose();
-      }
+      });
     });
 
   explain
@@ -183,11 +180,9 @@ export function addExplainCommands(program: Command): void {
     .option('--out <file>', 'figure (PNG + SVG)')
     .option('--json', 'print JSON', false)
     .action(async (o) => {
-      const model = requireGc(loadModel(o.model), 'the planar decision space');
-      try {
+      await withModel(o.model, (m) => requireGc(m, 'the planar decision space'), async (model) => {
         const train = firstN(await loadDataset(o.dataset, 'train'), o.trainLimit);
-        const test = firstN(await loadDataset(o.dataset, 'test'), o.testLimit);
-        checkCompatible(model, test);
+        const test = await testSetFor(model, o.dataset, o.testLimit);
         const means = model.head.means();
         const meanData = means.dataSync() as Float32Array;
         means.dispose();
@@ -202,9 +197,7 @@ export function addExplainCommands(program: Command): void {
         }
         if (o.json) console.log(JSON.stringify(summary, null, 2));
         else console.log(`planar means fitted on ${summary.trainImages} ${o.dataset} training codes (${summary.steps} Adam steps): accuracy ${(100 * planar.accuracyBefore).toFixed(1)} % in the PCA plane of the original means → ${(100 * planar.accuracyAfter).toFixed(1)} % fine-tuned; ${(100 * testAccuracy).toFixed(1)} % on ${summary.testImages} test images`);
-      } finally {
-        model.dispose();
-      }
+      });
     });
 
   explain
@@ -216,8 +209,7 @@ export function addExplainCommands(program: Command): void {
     .option('--out <file>', 'figure (PNG)')
     .option('--json', 'print JSON', false)
     .action(async (o) => {
-      const model = requireGc(loadModel(o.model), 'class heatmaps');
-      try {
+      await withModel(o.model, (m) => requireGc(m, 'class heatmaps'), async (model) => {
         const { height, width, channels } = model.config.input;
         const pixels = await imageForModel(o.image, model.config, 1);
         const x = tf.tensor4d(pixels, [1, height, width, channels]);
@@ -231,9 +223,7 @@ export function addExplainCommands(program: Command): void {
         }
         if (o.json) console.log(JSON.stringify({ ...h, classes: h.classes.map((c) => names[c]), maps: h.maps.map((m) => Array.from(m)), sShare: Array.from(h.sShare), r: Array.from(h.r) }, null, 1));
         else for (let i = 0; i < h.classes.length; i++) console.log(`${names[h.classes[i]]}: log q(y|x) = ${h.logPosterior[i].toFixed(4)} = Σ of its ${h.n}×${h.n} map (${h.maps[i].reduce((a, v) => a + v, 0).toFixed(4)})`);
-      } finally {
-        model.dispose();
-      }
+      });
     });
 
   explain
@@ -242,15 +232,12 @@ export function addExplainCommands(program: Command): void {
     .requiredOption('--model <dir>', 'model folder')
     .option('--out <file>', 'figure (PNG + SVG)')
     .action(async (o) => {
-      const model = requireGc(loadModel(o.model), 'the DCT influence');
-      try {
+      await withModel(o.model, (m) => requireGc(m, 'the DCT influence'), async (model) => {
         const inf = dctInfluence(model);
         if (o.out) console.error(`wrote ${writeFigure(o.out, await renderFigure(dctInfluenceSpec(inf, `${o.model}: class spread of μ per DCT coefficient`))).join(', ')}`);
         const rows = Array.from({ length: inf.n }, (_, kh) => `kh ${kh}: ${Array.from(inf.spread.subarray(kh * inf.n, (kh + 1) * inf.n), (v) => v.toFixed(4)).join(' ')}`);
         console.log([`std over classes of μ per DCT coefficient (columns kw = 0…${inf.n - 1}), averaged over channels:`, ...rows].join('\n'));
-      } finally {
-        model.dispose();
-      }
+      });
     });
 
   explain
@@ -261,16 +248,12 @@ export function addExplainCommands(program: Command): void {
     .option('--limit <n>', 'test images', count('limit'), 2000)
     .requiredOption('--out <file>', 'figure (PNG + SVG)')
     .action(async (o) => {
-      const model = loadModel(o.model);
-      try {
-        const ds = firstN(await loadDataset(o.dataset, 'test'), o.limit);
-        checkCompatible(model, ds);
+      await withModel(o.model, (m) => m, async (model) => {
+        const ds = await testSetFor(model, o.dataset, o.limit);
         const p = latentProjection(model, ds);
         const title = `${o.model} on ${ds.name}: ${p.method === 'lda' ? 'LDA of the penultimate features' : 'latent codes, PCA plane of the class means'}`;
         const files = writeFigure(o.out, await renderFigure(projectionSpec(p, model.config.classNames, title)));
         console.error(`wrote ${files.join(', ')}`);
-      } finally {
-        model.dispose();
-      }
+      });
     });
 }

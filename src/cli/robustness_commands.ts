@@ -17,7 +17,7 @@ import { parameterTable, robustnessEvaluation } from '../eval/robustness.js';
 import type { RobustnessModel, RobustnessReport } from '../eval/robustness.js';
 import { robustnessHtml, robustnessMarkdown } from '../eval/robustness_report.js';
 import { writeFileAtomic } from '../io/safetensors.js';
-import { ensureReference } from './trust_commands.js';
+import { ensureReference, testSetFor } from './trust_commands.js';
 import { modelOptions, phaseBar } from './progress.js';
 
 function parseCorruptions(v: string): CorruptionName[] {
@@ -164,8 +164,7 @@ export function addRobustnessCommands(program: Command): void {
     .option('--json', 'print JSON', false)
     .action(async (o) => {
       const model = await loadInferenceModel(o.model, o.engine as EngineChoice);
-      const test = firstN(await loadDataset(o.dataset, 'test'), o.limit);
-      checkCompatible(model, test);
+      const test = await testSetFor(model, o.dataset, o.limit);
       const target: RobustnessModel = { name: o.model, model, reference: await ensureReference(o.model, model, o.dataset) };
       let baseline: RobustnessModel | RobustnessReport | null = null;
       let baselineModel: Awaited<ReturnType<typeof loadInferenceModel>> | null = null;

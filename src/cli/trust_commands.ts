@@ -48,6 +48,13 @@ export async function ensureReference(dir: string, model: InferenceModel, datase
   return reference;
 }
 
+/** The first `limit` test images of a data set, checked against the model's input and classes. */
+export async function testSetFor(model: InferenceModel, dataset: string, limit?: number): Promise<ImageDataset> {
+  const ds = firstN(await loadDataset(dataset, 'test'), limit);
+  checkCompatible(model, ds);
+  return ds;
+}
+
 export function formatCalibration(results: CalibrationResult[]): string {
   const rows = ['| convention | images | ECE % | MCE % | ICE % | OCE (C_crit 99.7 %) | images > 99.7 % |', '|---|---|---|---|---|---|---|'];
   for (const r of results) {
@@ -69,8 +76,7 @@ export function addTrustCommands(program: Command): void {
     .option('--json', 'print JSON', false)
     .action(async (o) => {
       const model = await loadInferenceModel(o.model, o.engine as EngineChoice);
-      const ds = firstN(await loadDataset(o.dataset, 'test'), o.limit);
-      checkCompatible(model, ds);
+      const ds = await testSetFor(model, o.dataset, o.limit);
       const probs = await posteriors(model, ds);
       const results = (['ibinn', 'top1'] as const).map((c) => calibration(probs, ds.labels, model.classes, c));
       if (o.out) {
@@ -96,8 +102,7 @@ export function addTrustCommands(program: Command): void {
     .option('--json', 'print JSON', false)
     .action(async (o) => {
       const model = await loadInferenceModel(o.model, o.engine as EngineChoice);
-      const inSet = firstN(await loadDataset(o.in, 'test'), o.limit);
-      checkCompatible(model, inSet);
+      const inSet = await testSetFor(model, o.in, o.limit);
       const reference = await ensureReference(o.model, model, o.in);
       const names = String(o.out).split(',').filter(Boolean);
       const outSets = [];

@@ -7,8 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GenerativeClassifier } from '../gc/model.js';
-import { DctPooling } from '../inn/dct.js';
-import { RandomPermutation } from '../inn/permute.js';
+import { dctLatent } from './heatmap.js';
 
 export interface DctInfluence {
   n: number;
@@ -17,14 +16,8 @@ export interface DctInfluence {
 }
 
 export function dctInfluence(model: GenerativeClassifier, chunk = 64): DctInfluence {
-  const nodes = model.inn.nodes;
-  const i = nodes.findIndex((x) => x.module instanceof DctPooling);
-  const after = nodes.slice(i + 1).map((x) => x.module);
-  if (i < 0 || after.length > 1 || (after.length === 1 && !(after[0] instanceof RandomPermutation))) {
-    throw new Error(`architecture ${model.config.arch}: the DCT influence needs a latent made of DCT coefficients (ImageNet layouts)`);
-  }
-  const perm = (after[0] as RandomPermutation | undefined) ?? null;
-  const n = (nodes[i].module as DctPooling).n;
+  const { dct, perm } = dctLatent(model, 'the DCT influence');
+  const n = dct.n;
   const d = model.dims;
   const c = d / (n * n);
   const m = model.classes;

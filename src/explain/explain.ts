@@ -99,43 +99,37 @@ export function classSamples(model: Classifier, perClass: number, temperature: n
   });
 }
 
-/** Latent codes z of every image of a data set, [N·D] (GCs). */
-export function latentCodes(model: GenerativeClassifier, ds: ImageDataset): Float32Array {
-  const out = new Float32Array(datasetSize(ds) * model.dims);
+/** One row per image of a data set, computed batch by batch ([N·width], width from the first batch). */
+function perImage(ds: ImageDataset, rows: (x: tf.Tensor4D) => tf.Tensor2D): Float32Array {
+  let out: Float32Array | null = null;
   let at = 0;
   for (const batch of evalBatches(ds, 256)) {
     const x = tf.tensor4d(batch.x, [batch.size, ds.height, ds.width, ds.channels]);
-    out.set(tf.tidy(() => model.latent(x).z.dataSync() as Float32Array), at);
+    const values = tf.tidy(() => rows(x).dataSync() as Float32Array);
     x.dispose();
-    at += batch.size * model.dims;
+    out ??= new Float32Array((datasetSize(ds) * values.length) / batch.size);
+    out.set(values, at);
+    at += values.length;
   }
-  return out;
+  return out ?? new Float32Array(0);
+}
+
+/** Latent codes z of every image of a data set, [N·D] (GCs). */
+export function latentCodes(model: GenerativeClassifier, ds: ImageDataset): Float32Array {
+  return perImage(ds, (x) => model.latent(x).z);
 }
 
 /** Fig. 19: GC latent codes in the PCA plane of the class means; DC penultimate features by LDA. */
 export function latentProjection(model: Classifier, ds: ImageDataset): Projection {
-  const n = datasetSize(ds);
-  const chunks: Float32Array[] = [];
-  for (const batch of evalBatches(ds, 256)) {
-    const x = tf.tensor4d(batch.x, [batch.size, ds.height, ds.width, ds.channels]);
-    const data = tf.tidy(() => (model instanceof GenerativeClassifier ? model.latent(x).z : (model as DiscriminativeClassifier).features(x)).dataSync() as Float32Array);
-    chunks.push(data);
-    x.dispose();
-  }
-  const width = chunks.reduce((s, c) => s + c.length, 0) / n;
-  const all = new Float32Array(n * width);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
   if (model instanceof GenerativeClassifier) {
     const means = model.head.means();
     const data = means.dataSync() as Float32Array;
     means.dispose();
-    return pcaOfMeans(data, model.classes, all, ds.labels);
+    return pcaOfMeans(data, model.classes, latentCodes(model, ds), ds.labels);
   }
-  if (model instanceof DiscriminativeClassifier) return lda(all, ds.labels, model.classes);
+  if (model instanceof DiscriminativeClassifier) {
+    return lda(perImage(ds, (x) => model.features(x)), ds.labels, model.classes);
+  }
   throw new Error('latent projection needs a trustgc classifier loaded with tfjs');
 }
 

@@ -35,13 +35,17 @@ export interface ClassHeatmaps {
 
 export const CONTRAST = 0.03;
 
-function dctLayout(model: GenerativeClassifier): { dct: DctPooling; perm: RandomPermutation | null } {
+/**
+ * The DCT pooling node and the permutation after it, for models whose latent is the (permuted) DCT
+ * of the last feature map; `what` names the caller in the error for other layouts.
+ */
+export function dctLatent(model: GenerativeClassifier, what: string): { dct: DctPooling; perm: RandomPermutation | null } {
   const nodes = model.inn.nodes;
   const i = nodes.findIndex((n) => n.module instanceof DctPooling);
-  if (i < 0) throw new Error(`architecture ${model.config.arch} has no DCT pooling: class heatmaps need a latent made of DCT coefficients`);
+  if (i < 0) throw new Error(`architecture ${model.config.arch} has no DCT pooling: ${what} needs a latent made of DCT coefficients (ImageNet layouts)`);
   const after = nodes.slice(i + 1).map((n) => n.module);
   if (after.length > 1 || (after.length === 1 && !(after[0] instanceof RandomPermutation))) {
-    throw new Error(`architecture ${model.config.arch} transforms the DCT coefficients further (${nodes.slice(i + 1).map((n) => n.name).join(', ')}): class heatmaps need the ImageNet layout, where the latent is the permuted DCT itself`);
+    throw new Error(`architecture ${model.config.arch} transforms the DCT coefficients further (${nodes.slice(i + 1).map((n) => n.name).join(', ')}): ${what} needs the ImageNet layouts, where the latent is the permuted DCT itself`);
   }
   return { dct: nodes[i].module as DctPooling, perm: (after[0] as RandomPermutation | undefined) ?? null };
 }
@@ -50,7 +54,7 @@ function dctLayout(model: GenerativeClassifier): { dct: DctPooling; perm: Random
 export function classHeatmaps(model: GenerativeClassifier, x01: tf.Tensor4D, top = 3, chunk = 64): ClassHeatmaps {
   if (x01.shape[0] !== 1) throw new Error(`classHeatmaps takes one image, got ${x01.shape[0]}`);
   model.checkInput(x01);
-  const { dct, perm } = dctLayout(model);
+  const { dct, perm } = dctLatent(model, 'class heatmaps');
   const n = dct.n;
   const m = model.classes;
   const c = model.dims / (n * n);

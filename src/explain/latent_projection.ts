@@ -13,7 +13,7 @@ export interface Projection {
   method: 'pca-of-means' | 'lda';
 }
 
-function projector(centre: Float64Array, axes: Float64Array[]) {
+export function projector(centre: Float64Array, axes: Float64Array[]) {
   return (v: ArrayLike<number>, offset = 0) =>
     axes.map((a) => {
       let s = 0;
@@ -22,13 +22,22 @@ function projector(centre: Float64Array, axes: Float64Array[]) {
     });
 }
 
+/**
+ * The plane through a set of class means: their centroid and first two principal directions
+ * (`means` is [M·d]; `classes` picks the rows, all by default).
+ */
+export function meanPlane(means: ArrayLike<number>, d: number, classes: number[] = Array.from({ length: means.length / d }, (_, i) => i)): { centre: Float64Array; axes: Float64Array[] } {
+  const centre = new Float64Array(d);
+  for (const c of classes) for (let j = 0; j < d; j++) centre[j] += means[c * d + j] / classes.length;
+  const rows = classes.map((c) => Float64Array.from({ length: d }, (_, j) => means[c * d + j] - centre[j]));
+  return { centre, axes: principalDirections(rows, 2) };
+}
+
 /** GC: PCA of the M class means ([M·D]); codes [N·D] with their labels. */
 export function pcaOfMeans(means: ArrayLike<number>, classes: number, codes: ArrayLike<number>, labels: ArrayLike<number>): Projection {
   const d = means.length / classes;
-  const centre = new Float64Array(d);
-  for (let c = 0; c < classes; c++) for (let j = 0; j < d; j++) centre[j] += means[c * d + j] / classes;
-  const rows = Array.from({ length: classes }, (_, c) => Float64Array.from({ length: d }, (_, j) => means[c * d + j] - centre[j]));
-  const p = projector(centre, principalDirections(rows, 2));
+  const { centre, axes } = meanPlane(means, d);
+  const p = projector(centre, axes);
   return {
     method: 'pca-of-means',
     points: Array.from(labels, (label, i) => {

@@ -8,7 +8,7 @@
  * together, so it is fixed to the mean of the class means.)
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { principalDirections } from '../util/linalg.js';
+import { meanPlane } from './latent_projection.js';
 
 export interface PlanarModel {
   /** origin o, [D] */
@@ -64,10 +64,10 @@ export function fitPlanarMeans(codes: Float32Array, labels: Int32Array, means: F
   const opts = { ...DEFAULT_PLANAR, ...options };
   const n = labels.length;
   const d = codes.length / n;
-  const centre = new Float64Array(d);
-  for (let c = 0; c < classes; c++) for (let j = 0; j < d; j++) centre[j] += means[c * d + j] / classes;
-  const rows = Array.from({ length: classes }, (_, c) => Float64Array.from({ length: d }, (_, j) => means[c * d + j] - centre[j]));
-  const [e0, e1] = principalDirections(rows, 2);
+  const {
+    centre,
+    axes: [e0, e1],
+  } = meanPlane(means, d);
   const basis0 = new Float32Array(d * 2);
   for (let j = 0; j < d; j++) {
     basis0[2 * j] = e0[j];

@@ -6,7 +6,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { cellPng, escapeXml } from './corruption_grid.js';
 import { renderSvg, svgToPng } from './render.js';
-import { principalDirections } from '../util/linalg.js';
+import { meanPlane, projector } from '../explain/latent_projection.js';
 import type { AttackRun } from '../attack/attack_eval.js';
 import type { CwTrace } from '../attack/carlini_wagner.js';
 
@@ -56,23 +56,15 @@ export function trajectoryProjection(trace: CwTrace, means: Float32Array, classe
     }
   }
   const chosen = Array.from(closest, (v, k) => [v, k] as const).sort((a, b) => a[0] - b[0]).slice(0, Math.min(5, classes)).map(([, k]) => k);
-  const centre = new Float64Array(d);
-  for (const k of chosen) for (let j = 0; j < d; j++) centre[j] += means[k * d + j] / chosen.length;
-  const rows = chosen.map((k) => Float64Array.from({ length: d }, (_, j) => means[k * d + j] - centre[j]));
-  // principal directions of ≤ 5 points: eigenvectors of their small Gram matrix, mapped back
-  const axes = principalDirections(rows, 2);
-  const project = (v: ArrayLike<number>) => axes.map((a) => {
-    let s = 0;
-    for (let j = 0; j < d; j++) s += (v[j] - centre[j]) * a[j];
-    return s;
-  });
+  const { centre, axes } = meanPlane(means, d, chosen);
+  const project = projector(centre, axes);
   return {
     path: trace.z.map((z, step) => {
       const [x, y] = project(z);
       return { step, x, y, margin: trace.margins[step] };
     }),
     centres: chosen.map((k) => {
-      const [x, y] = project(means.subarray(k * d, (k + 1) * d));
+      const [x, y] = project(means, k * d);
       return { cls: k, x, y };
     }),
   };
