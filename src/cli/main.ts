@@ -1,6 +1,6 @@
 /**
  * trustgc command line: train, eval, info, demo, export-onnx, import, predict, calibrate-ood,
- * calibration, ood, corrupt, robustness, attack, explain.
+ * calibration, ood, corrupt, robustness, attack, explain, serve, explore.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
@@ -28,6 +28,7 @@ import { addTrustCommands } from './trust_commands.js';
 import { addRobustnessCommands } from './robustness_commands.js';
 import { addAttackCommands } from './attack_commands.js';
 import { addExplainCommands } from './explain_commands.js';
+import { addServeCommands } from './serve_commands.js';
 import { readClassIndex } from '../data/class_index.js';
 import { evaluateClassFolder, formatFolderEval, listClassFolder } from '../eval/folder_eval.js';
 
@@ -331,6 +332,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
   addRobustnessCommands(program);
   addAttackCommands(program);
   addExplainCommands(program);
+  addServeCommands(program);
 
   program
     .command('demo')

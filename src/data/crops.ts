@@ -45,17 +45,17 @@ function crop(src: Uint8Array, w: number, c: number, top: number, left: number, 
   }
 }
 
-/** Decodes an image file into `spec.crops` crops, [crops, size, size, channels] bytes. */
-export async function imageCrops(file: string, spec: CropSpec): Promise<Uint8Array> {
+/** Decodes an image (a file, or its bytes) into `spec.crops` crops, [crops, size, size, channels] bytes. */
+export async function imageCrops(source: string | Buffer, spec: CropSpec, file = typeof source === 'string' ? source : 'upload'): Promise<Uint8Array> {
   const { size, resize, crops, channels } = spec;
   let raw: Buffer;
   let w: number;
   let h: number;
   try {
-    const meta = await sharp(file).metadata();
+    const meta = await sharp(source).metadata();
     if (!meta.width || !meta.height) throw new Error('no image size');
     [w, h] = resizedSize(meta.width, meta.height, resize);
-    let img = sharp(file).removeAlpha();
+    let img = sharp(source).removeAlpha();
     img = channels === 1 ? img.greyscale() : img.toColourspace('srgb');
     raw = await img.resize(w, h, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
   } catch (e) {

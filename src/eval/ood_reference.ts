@@ -15,71 +15,13 @@ import type { InferenceModel } from '../gc/model.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { datasetSize, firstN } from '../data/dataset.js';
 import { evalBatches } from '../data/batches.js';
+import { makeReference, parseReference, pValues } from './ood_pvalues.js';
+import type { OodPValues, OodReference } from './ood_pvalues.js';
+
+export { makeReference, parseReference, pValues };
+export type { OodPValues, OodReference };
 
 export const OOD_REFERENCE_FILE = 'ood_reference.json';
-
-export interface OodReference {
-  format: 'trustgc-ood-reference';
-  version: 1;
-  score: 'lx';
-  /** L_X of the reference images, nats per dimension, ascending */
-  values: number[];
-  source: string;
-  created: string;
-}
-
-export interface OodPValues {
-  oneTailed: number;
-  twoTailed: number;
-  typicality: number;
-}
-
-export function makeReference(scores: ArrayLike<number>, source: string): OodReference {
-  const values = Array.from(scores).filter(Number.isFinite).sort((a, b) => a - b);
-  if (values.length < 2) throw new Error(`an OoD reference needs at least 2 finite scores, got ${values.length}`);
-  return { format: 'trustgc-ood-reference', version: 1, score: 'lx', values, source, created: new Date().toISOString() };
-}
-
-/** Number of sorted values < x (lower bound) and ≤ x (upper bound). */
-function bounds(sorted: number[], x: number): [number, number] {
-  const search = (strict: boolean) => {
-    let lo = 0;
-    let hi = sorted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (strict ? sorted[mid] < x : sorted[mid] <= x) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
-  return [search(true), search(false)];
-}
-
-export function pValues(ref: OodReference, lx: number): OodPValues {
-  const v = ref.values;
-  const n = v.length;
-  const [below, atOrBelow] = bounds(v, lx);
-  const atOrAbove = n - below;
-  const oneTailed = (1 + atOrAbove) / (n + 1); // reference images with L_X ≥ this one's
-  const lower = (1 + atOrBelow) / (n + 1);
-  const twoTailed = Math.min(1, 2 * Math.min(lower, oneTailed));
-  const { mean, deviations } = typicalityTable(ref);
-  const [closer] = bounds(deviations, Math.abs(lx - mean));
-  return { oneTailed, twoTailed, typicality: (1 + n - closer) / (n + 1) };
-}
-
-const typicalityTables = new WeakMap<OodReference, { mean: number; deviations: number[] }>();
-
-/** Mean of the reference and its sorted absolute deviations from it, computed once per reference. */
-function typicalityTable(ref: OodReference): { mean: number; deviations: number[] } {
-  let t = typicalityTables.get(ref);
-  if (!t) {
-    const mean = ref.values.reduce((s, x) => s + x, 0) / ref.values.length;
-    t = { mean, deviations: ref.values.map((x) => Math.abs(x - mean)).sort((a, b) => a - b) };
-    typicalityTables.set(ref, t);
-  }
-  return t;
-}
 
 export function saveReference(dir: string, ref: OodReference): void {
   writeFileAtomic(join(dir, OOD_REFERENCE_FILE), JSON.stringify(ref) + '\n');
@@ -89,16 +31,7 @@ export function saveReference(dir: string, ref: OodReference): void {
 export function loadReference(dir: string): OodReference | null {
   const file = join(dir, OOD_REFERENCE_FILE);
   if (!existsSync(file)) return null;
-  let ref: OodReference;
-  try {
-    ref = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
-  }
-  if (ref.format !== 'trustgc-ood-reference' || !Array.isArray(ref.values) || ref.values.length < 2) {
-    throw new Error(`${file} is not a trustgc OoD reference`);
-  }
-  return ref;
+  return parseReference(readFileSync(file, 'utf8'), file);
 }
 
 /** L_X of the first `limit` images of a data set (eval mode), as an OoD reference. */

@@ -6,8 +6,8 @@ import { DiscriminativeClassifier } from '../gc/discriminative.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { datasetSize } from '../data/dataset.js';
 import { evalBatches } from '../data/batches.js';
-import { pValues } from '../eval/ood_reference.js';
-import type { OodReference } from '../eval/ood_reference.js';
+import { pValues } from '../eval/ood_pvalues.js';
+import type { OodReference } from '../eval/ood_pvalues.js';
 import { MersenneTwister } from '../util/rng.js';
 import { decisionSpace, DEFAULT_THRESHOLDS, explainSentence } from './decision_space.js';
 import type { CaseThresholds, DecisionSpace } from './decision_space.js';
@@ -28,6 +28,25 @@ export interface ImageExplanation {
   posterior: number[];
 }
 
+/**
+ * Decision spaces and verdicts for a batch from what inference already computed: latent codes
+ * z [B·D], posteriors [B·M] and L_X [B] (so a server explains without a second pass).
+ */
+export function explainCodes(model: GenerativeClassifier, z: Float32Array, posterior: Float32Array, lx: ArrayLike<number>, reference: OodReference | null, thresholds: CaseThresholds = DEFAULT_THRESHOLDS): ImageExplanation[] {
+  const d = model.dims;
+  const m = model.classes;
+  return Array.from({ length: lx.length }, (_, i) => {
+    const p = Array.from(posterior.subarray(i * m, (i + 1) * m));
+    const top = Array.from(p.keys()).sort((a, b) => p[b] - p[a]).slice(0, Math.min(5, m));
+    const rows = model.head.meanRows(top);
+    const means = rows.dataSync() as Float32Array;
+    rows.dispose();
+    const pValue = reference ? pValues(reference, lx[i]).twoTailed : null;
+    const decision = decisionSpace(z.subarray(i * d, (i + 1) * d), top, means, p, pValue, thresholds);
+    return { decision, sentence: explainSentence(decision, model.config.classNames, pValue), pValue, posterior: p };
+  });
+}
+
 /** Decision space and verdict for one [0,1] image (a [1, H, W, C] tensor). */
 export function explainImage(model: GenerativeClassifier, x01: tf.Tensor4D, reference: OodReference | null, thresholds: CaseThresholds = DEFAULT_THRESHOLDS): ImageExplanation {
   if (x01.shape[0] !== 1) throw new Error(`explainImage takes one image, got a batch of ${x01.shape[0]}`);
@@ -35,15 +54,9 @@ export function explainImage(model: GenerativeClassifier, x01: tf.Tensor4D, refe
   const { z, posterior, lx } = tf.tidy(() => {
     const out = model.latent(x01);
     const inf = model.infer(x01);
-    return { z: out.z.dataSync() as Float32Array, posterior: Array.from(inf.posterior.dataSync()), lx: inf.lx.dataSync()[0] };
+    return { z: out.z.dataSync() as Float32Array, posterior: inf.posterior.dataSync() as Float32Array, lx: inf.lx.dataSync() as Float32Array };
   });
-  const top = Array.from(posterior.keys()).sort((a, b) => posterior[b] - posterior[a]).slice(0, Math.min(5, model.classes));
-  const rows = model.head.meanRows(top);
-  const means = rows.dataSync() as Float32Array;
-  rows.dispose();
-  const pValue = reference ? pValues(reference, lx).twoTailed : null;
-  const decision = decisionSpace(z, top, means, posterior, pValue, thresholds);
-  return { decision, sentence: explainSentence(decision, model.config.classNames, pValue), pValue, posterior };
+  return explainCodes(model, z, posterior, lx, reference, thresholds)[0];
 }
 
 /** Gram matrix of the class means in float64 (the low-rank ImageNet head without forming its means). */

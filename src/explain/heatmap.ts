@@ -50,6 +50,15 @@ export function dctLatent(model: GenerativeClassifier, what: string): { dct: Dct
   return { dct: nodes[i].module as DctPooling, perm: (after[0] as RandomPermutation | undefined) ?? null };
 }
 
+/** Whether the model's latent is the (permuted) DCT of its last feature map, as classHeatmaps needs. */
+export function hasDctLatent(model: GenerativeClassifier): boolean {
+  const nodes = model.inn.nodes;
+  const i = nodes.findIndex((n) => n.module instanceof DctPooling);
+  if (i < 0) return false;
+  const after = nodes.slice(i + 1);
+  return after.length === 0 || (after.length === 1 && after[0].module instanceof RandomPermutation);
+}
+
 /** Heatmaps of the `top` most probable classes for one [0,1] image ([1, H, W, C]). */
 export function classHeatmaps(model: GenerativeClassifier, x01: tf.Tensor4D, top = 3, chunk = 64): ClassHeatmaps {
   if (x01.shape[0] !== 1) throw new Error(`classHeatmaps takes one image, got ${x01.shape[0]}`);

@@ -1,83 +1,13 @@
 /**
- * safetensors reader/writer (the format: 8-byte little-endian header length, a JSON header mapping
- * names to {dtype, shape, data_offsets}, then the raw little-endian data).
- * Hand-written because no maintained npm package for it exists in the registry this project can
- * use; the format is small and fully specified. F32 and I32 are supported.
+ * safetensors files on disk (the codec itself is in safetensors_format.ts, shared with the browser)
+ * and atomic file writes.
  */
 import { readFileSync, renameSync, openSync, fsyncSync, closeSync, writeSync } from 'node:fs';
+import { decodeSafetensors, encodeSafetensors } from './safetensors_format.js';
+import type { NamedArray, SafetensorsFile } from './safetensors_format.js';
 
-export interface NamedArray {
-  name: string;
-  dtype: 'F32' | 'I32';
-  shape: number[];
-  data: Float32Array | Int32Array;
-}
-
-export interface SafetensorsFile {
-  tensors: Map<string, NamedArray>;
-  metadata: Record<string, string>;
-}
-
-export function encodeSafetensors(tensors: NamedArray[], metadata: Record<string, string> = {}): Uint8Array {
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length) header.__metadata__ = metadata;
-  let offset = 0;
-  for (const t of tensors) {
-    const size = t.shape.reduce((a, b) => a * b, 1);
-    if (size !== t.data.length) throw new Error(`tensor ${t.name}: shape [${t.shape}] does not match ${t.data.length} values`);
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
-    offset += t.data.byteLength;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8); // align the data block to 8 bytes
-  const headerBytes = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + headerBytes.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
-  out.set(headerBytes, 8);
-  let pos = 8 + headerBytes.length;
-  for (const t of tensors) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
-    pos += t.data.byteLength;
-  }
-  return out;
-}
-
-export function decodeSafetensors(bytes: Uint8Array, source: string): SafetensorsFile {
-  const fail = (why: string): never => {
-    throw new Error(`${source}: not a valid safetensors file (${why})`);
-  };
-  if (bytes.length < 8) fail('file too short');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > bytes.length - 8 || headerLen > 100_000_000) fail(`header length ${headerLen} exceeds the file`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen)));
-  } catch {
-    return fail('header is not JSON');
-  }
-  const dataStart = 8 + headerLen;
-  const tensors = new Map<string, NamedArray>();
-  let metadata: Record<string, string> = {};
-  for (const [name, entry] of Object.entries(header)) {
-    if (name === '__metadata__') {
-      metadata = entry as Record<string, string>;
-      continue;
-    }
-    const e = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    if (e.dtype !== 'F32' && e.dtype !== 'I32') fail(`tensor ${name} has unsupported dtype ${e.dtype}`);
-    const [begin, end] = e.data_offsets ?? [];
-    const count = (e.shape ?? []).reduce((a: number, b: number) => a * b, 1);
-    if (!(begin >= 0 && end >= begin && dataStart + end <= bytes.length)) fail(`tensor ${name} lies outside the file (truncated?)`);
-    if (end - begin !== count * 4) fail(`tensor ${name}: ${end - begin} bytes for shape [${e.shape}]`);
-    // copy (Uint8Array.prototype.slice: Node's Buffer#slice would return a view of a shared pool);
-    // the copy is also 4-byte aligned, which typed views need
-    const raw = Uint8Array.prototype.slice.call(bytes, dataStart + begin, dataStart + end);
-    const data = e.dtype === 'F32' ? new Float32Array(raw.buffer) : new Int32Array(raw.buffer);
-    tensors.set(name, { name, dtype: e.dtype as 'F32' | 'I32', shape: e.shape, data });
-  }
-  return { tensors, metadata };
-}
+export { decodeSafetensors, encodeSafetensors };
+export type { NamedArray, SafetensorsFile };
 
 /** Writes a file atomically: temp file, fsync, rename (a crash leaves the old file intact). */
 export function writeFileAtomic(path: string, data: Uint8Array | string): void {
@@ -96,13 +26,16 @@ export function saveSafetensors(path: string, tensors: NamedArray[], metadata: R
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
-export function loadSafetensors(path: string): SafetensorsFile {
-  let bytes: Uint8Array;
+/** A checkpoint file's bytes, or an error naming the file. */
+export function readFileBytes(path: string): Uint8Array {
   try {
-    bytes = readFileSync(path);
+    return readFileSync(path);
   } catch (e) {
     throw new Error(`cannot read checkpoint ${path}: ${(e as Error).message}`);
   }
-  return decodeSafetensors(bytes, path);
+}
+
+export function loadSafetensors(path: string): SafetensorsFile {
+  return decodeSafetensors(readFileBytes(path), path);
 }
 

@@ -197,7 +197,7 @@ export function planarSpec(m: PlanarModel, xy: Float32Array, labels: ArrayLike<n
 }
 
 /** Fig. 10: the input and, per top class, its Q map (N×N) laid over it, red = evidence for the class. */
-export async function heatmapPng(image: Float32Array, shape: [number, number, number], h: ClassHeatmaps, classNames: string[], title: string): Promise<Buffer> {
+export async function heatmapPng(image: Float32Array, shape: [number, number, number], h: Pick<ClassHeatmaps, 'n' | 'classes' | 'maps' | 'logPosterior'>, classNames: string[], title: string): Promise<Buffer> {
   const [ih, iw, c] = shape;
   const cell = 192;
   const gap = 10;
