@@ -124,6 +124,7 @@ describe('HTTP API', () => {
       ['json body', post('/v1/predict', '{"image": 1}', 'application/json'), 415, /send an image/],
       ['bad alpha', post('/v1/predict?alpha=2', png), 400, /alpha/],
       ['unknown parameter', post('/v1/predict?colour=1', png), 400, /must NOT have additional properties/],
+      ['broken multipart', post('/v1/predict', Buffer.concat([Buffer.from('--b\r\nContent-Disposition: form-data; name="image"; filename="x.png"\r\n\r\n'), png.subarray(0, 40)]), 'multipart/form-data; boundary=b'), 400, /multipart body is malformed/],
       ['no file field', post('/v1/predict', multipartBody('other', Buffer.alloc(0)).body.subarray(0, 0), 'multipart/form-data; boundary=x'), 400, /./],
     ];
     for (const [what, pending, status, message] of cases) {
@@ -153,8 +154,10 @@ describe('HTTP API', () => {
     expect((await app.inject('/healthz')).json().tensors).toBe(tensorsBefore);
   });
 
-  it('explains: decision space and per-class heatmaps whose sums match log q(y|x) − log q(y|black)', async () => {
+  it('explains: decision space and per-class heatmaps (as JSON maps and a PNG), without leaking tensors', async () => {
+    const tensorsBefore = (await app.inject('/healthz')).json().tensors;
     const r = await post('/v1/explain', await greyPng(strokeImage(4)));
+    expect((await app.inject('/healthz')).json().tensors).toBe(tensorsBefore);
     expect(r.statusCode).toBe(200);
     const e = r.json();
     expect(e.decisionSpace.classes).toHaveLength(5);

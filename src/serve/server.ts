@@ -173,9 +173,15 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   async function uploadedPixels(req: FastifyRequest, q: PredictQuery): Promise<Float32Array> {
     let bytes: Buffer;
     if (req.isMultipart()) {
-      const part = await req.file();
-      if (!part) throw new UploadError(400, 'NO_FILE', 'the multipart upload has no file field');
-      bytes = await part.toBuffer();
+      try {
+        const part = await req.file();
+        if (!part) throw new UploadError(400, 'NO_FILE', 'the multipart upload has no file field');
+        bytes = await part.toBuffer();
+      } catch (e) {
+        // the multipart parser's own errors (cut-off body, bad part headers) carry no status
+        if (e instanceof UploadError || (e as { statusCode?: number }).statusCode) throw e;
+        throw new UploadError(400, 'BAD_MULTIPART', `the multipart body is malformed: ${(e as Error).message}`);
+      }
     } else if (Buffer.isBuffer(req.body)) {
       bytes = req.body;
     } else {
