@@ -27,6 +27,18 @@ export function explorerDir(): string {
   return join(projectRoot(), 'web', 'dist');
 }
 
+/** vite build of web/ (vite is a development dependency: an installed package ships web/dist instead). */
+async function buildExplorer(): Promise<void> {
+  let vite: typeof import('vite');
+  try {
+    vite = await import('vite');
+  } catch {
+    throw new Error(`the explorer is not built (${explorerDir()} is missing) and vite is not installed to build it: run npm install, then npm run build:web`);
+  }
+  console.error('trustgc: building the explorer (vite)…');
+  await vite.build({ configFile: join(projectRoot(), 'web', 'vite.config.ts'), logLevel: 'warn' });
+}
+
 function serverOptions(cmd: Command): Command {
   return cmd
     .requiredOption('--model <dir>', 'model folder')
@@ -68,9 +80,11 @@ async function start(o: Record<string, unknown>, explorer: string | undefined): 
 export function addServeCommands(program: Command): void {
   serverOptions(program.command('serve').description('HTTP API: POST /v1/predict and /v1/explain (image upload), GET /v1/model, /healthz, /openapi.json')).action((o) => start(o, undefined));
 
-  serverOptions(program.command('explore').description('the browser explorer (runs the model in the page with tfjs) plus the HTTP API')).action(async (o) => {
-    const dir = explorerDir();
-    if (!existsSync(join(dir, 'index.html'))) throw new Error(`the explorer is not built (${dir} is missing): run npm run build:web`);
-    await start(o, dir);
-  });
+  serverOptions(program.command('explore').description('the browser explorer (runs the model in the page with tfjs) plus the HTTP API'))
+    .option('--rebuild', 'build the page again even if web/dist exists', false)
+    .action(async (o) => {
+      const dir = explorerDir();
+      if (o.rebuild || !existsSync(join(dir, 'index.html'))) await buildExplorer();
+      await start(o, dir);
+    });
 }
