@@ -1,34 +1,35 @@
 /**
  * trustgc command line: train, eval, info, demo, export-onnx, import, predict, calibrate-ood,
- * calibration, ood, corrupt, robustness, attack, explain, serve, explore.
+ * calibration, ood, corrupt, robustness, attack, explain, serve, explore, zoo.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import cliProgress from 'cli-progress';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
-import { engineInfo, initEngine, parseBackendName } from '../engine/backend.js';
+import { initEngine, parseBackendName } from '../engine/backend.js';
 import { ARCH_NAMES, defaultConfig, isArchName } from '../gc/presets.js';
 import { GenerativeClassifier } from '../gc/model.js';
 import { createClassifier, requireGenerative } from '../gc/factory.js';
-import { DEFAULT_TRAIN_OPTIONS, TrainingDivergedError, resumeTraining, train } from '../train/trainer.js';
-import type { ResumeRequest, TrainEvents, TrainOptions } from '../train/trainer.js';
+import { DEFAULT_TRAIN_OPTIONS, TrainingDivergedError } from '../train/trainer.js';
+import type { ResumeRequest, TrainOptions } from '../train/trainer.js';
 import { loadModel } from '../io/checkpoint.js';
 import { loadDataset } from '../data/registry.js';
 import { firstN } from '../data/dataset.js';
-import { evaluate, formatEvalTable } from '../eval/evaluate.js';
-import type { EvalResult } from '../eval/evaluate.js';
+import { evaluate } from '../eval/evaluate.js';
 import { MNIST_CLASSES } from '../data/mnist.js';
 import { exportOnnx } from '../onnx/export.js';
 import { ONNX_FILE, OnnxClassifier, compareOnnxWithTfjs, formatComparison, loadInferenceModel, onnxAvailable } from '../onnx/runtime.js';
 import type { EngineChoice } from '../onnx/runtime.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { phaseBar } from './progress.js';
+import { printEval, runTraining } from './training_run.js';
 import { addModelCommands, parseCrops } from './model_commands.js';
 import { addTrustCommands } from './trust_commands.js';
 import { addRobustnessCommands } from './robustness_commands.js';
 import { addAttackCommands } from './attack_commands.js';
 import { addExplainCommands } from './explain_commands.js';
 import { addServeCommands } from './serve_commands.js';
+import { addZooCommands, zooRoot } from './zoo_commands.js';
+import { demoReport } from '../report/demo.js';
 import { readClassIndex } from '../data/class_index.js';
 import { evaluateClassFolder, formatFolderEval, listClassFolder } from '../eval/folder_eval.js';
 
@@ -52,67 +53,6 @@ const list = (v: string) => v.split(',').filter(Boolean).map((s) => {
   return x;
 });
 
-/** Console reporting for a training run: progress bar on a terminal, log lines otherwise. */
-type Reporter = TrainEvents & { stopRequested: boolean };
-
-
-function trainReporter(quiet: boolean): Reporter {
-  const tty = process.stderr.isTTY;
-  let bar: cliProgress.SingleBar | null = null;
-  let phase = phaseBar('');
-  let lastLine = 0;
-  const reporter: Reporter = {
-    stopRequested: false,
-    onPhase(name: string) {
-      bar?.stop();
-      bar = null;
-      phase.stop();
-      phase = phaseBar(name);
-      if (!quiet) console.error(`… ${name}`);
-    },
-    onProgress(done: number, total: number) {
-      if (!quiet) phase.update(done, total);
-    },
-    onStart({ model, train: ds, state, stepsPerEpoch, resumed }) {
-      const c = model.countParams();
-      if (!quiet) {
-        console.error(`${resumed ? 'resuming' : 'training'} ${model.config.arch} (${c.total.toLocaleString('en')} parameters) on ${ds.name}: ` +
-          `${ds.labels.length} images, ${stepsPerEpoch} steps/epoch, from epoch ${state.epoch} step ${state.step}`);
-        const e = engineInfo();
-        console.error(`engine: ${e.backend}${e.backend === 'wasm' ? `, ${e.threads} thread(s)` : ''}${e.native ? ` + ${e.native} kernels on ${e.nativeThreads} thread(s)` : ''}`);
-      }
-    },
-    onStep({ state, metrics, imagesPerSecond, stepsPerEpoch }) {
-      if (quiet) return;
-      const payload = { loss: metrics.loss.toFixed(3), acc: (100 * metrics.accuracy).toFixed(1), ips: imagesPerSecond.toFixed(0), lx: Number.isNaN(metrics.lx) ? '–' : metrics.lx.toFixed(3) };
-      if (tty) {
-        if (!bar) {
-          bar = new cliProgress.SingleBar(
-            { format: 'epoch {epoch} [{bar}] {value}/{total} | loss {loss} | L_X {lx} | acc {acc}% | {ips} img/s | eta {eta_formatted}', hideCursor: true },
-            cliProgress.Presets.shades_classic,
-          );
-          bar.start(stepsPerEpoch, state.batchInEpoch, { ...payload, epoch: state.epoch });
-        }
-        bar.update(state.batchInEpoch, { ...payload, epoch: state.epoch });
-      } else if (Date.now() - lastLine > 10_000) {
-        lastLine = Date.now();
-        console.error(`epoch ${state.epoch} step ${state.batchInEpoch}/${stepsPerEpoch} | loss ${payload.loss} | L_X ${payload.lx} | acc ${payload.acc}% | ${payload.ips} img/s`);
-      }
-    },
-    onEpochEnd({ state, eval: ev }) {
-      bar?.stop();
-      bar = null;
-      const likelihood = ev && !Number.isNaN(ev.lx) ? `, L_X ${ev.lx.toFixed(3)}, bits/dim ${ev.bitsPerDim.toFixed(3)}` : '';
-      if (!quiet && ev) console.error(`epoch ${state.epoch}: test accuracy ${(100 * ev.accuracy).toFixed(2)} % on ${ev.images} images${likelihood}`);
-    },
-    shouldStop() {
-      return reporter.stopRequested;
-    },
-  };
-  return reporter;
-}
-
-/** "CONV_1_0 … CONV_1_23" for runs of names that differ only in a trailing index. */
 function summariseNames(names: string[]): string {
   const out: string[] = [];
   for (let i = 0; i < names.length; ) {
@@ -123,34 +63,6 @@ function summariseNames(names: string[]): string {
     i = j + 1;
   }
   return out.join(', ');
-}
-
-function printEval(result: EvalResult, json: boolean): void {
-  if (json) console.log(JSON.stringify(result, null, 2));
-  else console.log(formatEvalTable(result));
-}
-
-async function runTraining(opts: TrainOptions | ResumeRequest, resume: boolean, json: boolean, quiet = false): Promise<void> {
-  const reporter = trainReporter(quiet);
-  const onSignal = () => {
-    if (reporter.stopRequested) process.exit(130);
-    reporter.stopRequested = true;
-    console.error('\nstopping after this step; a checkpoint will be written (press Ctrl-C again to abort)');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    const result = resume ? await resumeTraining(opts, reporter) : await train(opts as TrainOptions, reporter);
-    if (result.stoppedEarly) {
-      console.error(`stopped at epoch ${result.state.epoch}, step ${result.state.step}; continue with: trustgc train --resume --out ${opts.outDir}`);
-    } else if (result.final) {
-      printEval(result.final, json);
-    }
-    result.model.dispose();
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
 }
 
 /** `throwOnError`: commander errors throw instead of exiting (for tests and embedding). */
@@ -333,14 +245,27 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
   addAttackCommands(program);
   addExplainCommands(program);
   addServeCommands(program);
+  addZooCommands(program);
 
   program
     .command('demo')
-    .description('the main job: train a small GC on MNIST for a short budget and print its evaluation')
-    .option('--steps <n>', 'training steps', int('steps'), 300)
-    .option('--out <dir>', 'run folder', join('runs', 'demo'))
+    .description('the main job: evaluate a shipped model on its test set and OoD sets, check it against its card, and write a short report with figures (--train: train a small GC instead)')
+    .option('--model <dir>', 'model folder (default: the shipped MNIST model)', join(zooRoot(), 'mnist-gc-beta1'))
+    .option('--dataset <name>', 'its data set', 'mnist')
+    .option('--out <dir>', 'report folder', join('reports', 'demo'))
+    .option('--train', 'instead: train tiny-mnist for --steps steps and evaluate it', false)
+    .option('--steps <n>', 'training steps (with --train)', int('steps'), 300)
     .action(async (o) => {
-      rmSync(o.out, { recursive: true, force: true });
+      if (!o.train) {
+        const r = await demoReport(o.model, o.dataset, o.out, (what) => console.error(`… ${what}`));
+        console.log(`accuracy ${r.accuracy.toFixed(2)} %, bits/dim ${r.bitsPerDim?.toFixed(3) ?? '–'}, ECE ${r.ece.toFixed(2)} %`);
+        console.log(`OoD AUROC (two-tailed): ${Object.entries(r.oodAuroc).map(([k, v]) => `${k} ${v.toFixed(1)} %`).join(', ')}`);
+        if (r.cardVerified !== null) console.log(`model card: ${r.cardVerified ? 'all figures reproduced' : 'some figures are OFF the card (see the report)'}`);
+        console.log(`report: ${join(o.out, 'index.html')} (${r.files.length} files, ${r.seconds.toFixed(0)} s)`);
+        return;
+      }
+      const out = join('runs', 'demo');
+      rmSync(out, { recursive: true, force: true });
       const opts: TrainOptions = {
         ...DEFAULT_TRAIN_OPTIONS,
         dataset: 'mnist',
@@ -352,7 +277,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
         trainLimit: o.steps * 64,
         batchSize: 64,
         evalEveryEpochs: 0,
-        outDir: o.out,
+        outDir: out,
       };
       await runTraining(opts, false, false);
     });

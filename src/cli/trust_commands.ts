@@ -2,36 +2,21 @@
 import { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { loadInferenceModel } from '../onnx/runtime.js';
 import type { EngineChoice } from '../onnx/runtime.js';
 import type { InferenceModel } from '../gc/model.js';
 import { loadDataset } from '../data/registry.js';
-import { datasetSize, firstN } from '../data/dataset.js';
+import { firstN } from '../data/dataset.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { evalBatches } from '../data/batches.js';
-import { calibration } from '../eval/calibration.js';
-import type { CalibrationResult } from '../eval/calibration.js';
+import { calibration, formatCalibration } from '../eval/calibration.js';
 import { buildOodSet, OOD_SET_NAMES } from '../data/ood_sets.js';
 import { formatOodTable, oodEvaluation } from '../eval/ood.js';
 import { loadReference, referenceFromDataset, saveReference } from '../eval/ood_reference.js';
 import type { OodReference } from '../eval/ood_reference.js';
-import { checkCompatible } from '../eval/evaluate.js';
+import { checkCompatible, posteriors } from '../eval/evaluate.js';
 import { modelOptions, phaseBar } from './progress.js';
 
-/** Class posteriors of every image, [images, classes] row-major. */
-export async function posteriors(model: InferenceModel, ds: ImageDataset): Promise<Float32Array> {
-  const out = new Float32Array(datasetSize(ds) * model.classes);
-  let at = 0;
-  for (const batch of evalBatches(ds, 256)) {
-    const x = tf.tensor4d(batch.x, [batch.size, ds.height, ds.width, ds.channels]);
-    const r = await model.infer(x);
-    out.set(r.posterior.dataSync(), at);
-    tf.dispose([x, ...Object.values(r)]);
-    at += batch.size * model.classes;
-  }
-  return out;
-}
+export { posteriors, formatCalibration };
 
 /**
  * The model's training-set likelihood reference for the OoD tests (null for a model without a
@@ -53,15 +38,6 @@ export async function testSetFor(model: InferenceModel, dataset: string, limit?:
   const ds = firstN(await loadDataset(dataset, 'test'), limit);
   checkCompatible(model, ds);
   return ds;
-}
-
-export function formatCalibration(results: CalibrationResult[]): string {
-  const rows = ['| convention | images | ECE % | MCE % | ICE % | OCE (C_crit 99.7 %) | images > 99.7 % |', '|---|---|---|---|---|---|---|'];
-  for (const r of results) {
-    const name = r.convention === 'ibinn' ? 'IB-INN (all class probabilities, 17 bins)' : 'top-1 (15 equal bins)';
-    rows.push(`| ${name} | ${r.images} | ${r.ece.toFixed(2)} | ${r.mce.toFixed(2)} | ${r.ice === undefined ? '–' : r.ice.toFixed(2)} | ${Number.isNaN(r.oce) ? 'n/a' : r.oce.toFixed(2)} | ${r.overconfidentImages} |`);
-  }
-  return rows.join('\n');
 }
 
 export function addTrustCommands(program: Command): void {

@@ -136,3 +136,12 @@ export function calibration(probs: Float32Array, labels: ArrayLike<number>, clas
   const mce = 100 * Math.max(...gaps);
   return { convention, ece, mce, oce, overconfidentImages, bins, images };
 }
+
+export function formatCalibration(results: CalibrationResult[]): string {
+  const rows = ['| convention | images | ECE % | MCE % | ICE % | OCE (C_crit 99.7 %) | images > 99.7 % |', '|---|---|---|---|---|---|---|'];
+  for (const r of results) {
+    const name = r.convention === 'ibinn' ? 'IB-INN (all class probabilities, 17 bins)' : 'top-1 (15 equal bins)';
+    rows.push(`| ${name} | ${r.images} | ${r.ece.toFixed(2)} | ${r.mce.toFixed(2)} | ${r.ice === undefined ? '–' : r.ice.toFixed(2)} | ${Number.isNaN(r.oce) ? 'n/a' : r.oce.toFixed(2)} | ${r.overconfidentImages} |`);
+  }
+  return rows.join('\n');
+}

@@ -77,3 +77,17 @@ export function formatEvalTable(r: EvalResult): string {
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
 }
+
+/** Class posteriors of every image, [images, classes] row-major. */
+export async function posteriors(model: InferenceModel, ds: ImageDataset): Promise<Float32Array> {
+  const out = new Float32Array(datasetSize(ds) * model.classes);
+  let at = 0;
+  for (const batch of evalBatches(ds, 256)) {
+    const x = tf.tensor4d(batch.x, [batch.size, ds.height, ds.width, ds.channels]);
+    const r = await model.infer(x);
+    out.set(r.posterior.dataSync(), at);
+    tf.dispose([x, ...Object.values(r)]);
+    at += batch.size * model.classes;
+  }
+  return out;
+}

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { EVAL, Module, RunContext } from '../inn/module.js';
-import { BatchNorm, Conv2d, Layer, Linear, ReLU } from '../inn/layers.js';
+import { BatchNorm, Conv2d, Layer, Linear } from '../inn/layers.js';
 import type { ModelConfig } from './presets.js';
 import { ClassifierBase } from './classifier.js';
 import type { Classifier } from './classifier.js';

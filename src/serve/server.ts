@@ -13,7 +13,6 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
 import { tf } from '../engine/backend.js';
-import type { Classifier } from '../gc/classifier.js';
 import { GenerativeClassifier } from '../gc/model.js';
 import { CONFIG_FILE, MODEL_FILE, loadModel } from '../io/checkpoint.js';
 import { OOD_REFERENCE_FILE, loadReference } from '../eval/ood_reference.js';

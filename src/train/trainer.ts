@@ -14,7 +14,6 @@ import type { ArchName, ModelConfig } from '../gc/presets.js';
 import { RunContext } from '../inn/module.js';
 import { TrainingStep } from './step.js';
 import type { NamedParam } from '../inn/module.js';
-import { BatchNorm } from '../inn/layers.js';
 import { loadDataset } from '../data/registry.js';
 import { referenceFromDataset, saveReference } from '../eval/ood_reference.js';
 
