@@ -1,6 +1,6 @@
 /**
  * trustgc command line: train, eval, info, demo, export-onnx, import, predict, calibrate-ood,
- * calibration, ood, corrupt, robustness, attack, explain, serve, explore, zoo.
+ * calibration, ood, corrupt, robustness, attack, explain, serve, explore, zoo, experiment.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { join } from 'node:path';
@@ -29,6 +29,7 @@ import { addAttackCommands } from './attack_commands.js';
 import { addExplainCommands } from './explain_commands.js';
 import { addServeCommands } from './serve_commands.js';
 import { addZooCommands, zooRoot } from './zoo_commands.js';
+import { addExperimentCommands } from './experiment_commands.js';
 import { demoReport } from '../report/demo.js';
 import { readClassIndex } from '../data/class_index.js';
 import { evaluateClassFolder, formatFolderEval, listClassFolder } from '../eval/folder_eval.js';
@@ -246,6 +247,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
   addExplainCommands(program);
   addServeCommands(program);
   addZooCommands(program);
+  addExperimentCommands(program);
 
   program
     .command('demo')
