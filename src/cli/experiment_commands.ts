@@ -40,6 +40,7 @@ export function addExperimentCommands(program: Command): void {
     .option('--train-limit <n>', 'training budget: only the first n training images', count('--train-limit'))
     .option('--lr <lr>', 'Adam learning rate', (v) => Number(v), 1e-3)
     .option('--batch-size <n>', 'batch size', count('--batch-size'), 128)
+    .option('--test-limit <n>', 'accuracy, calibration and bits/dim on only the first n test images', count('--test-limit'))
     .option('--ood-images <n>', 'in-distribution and per-set images of the OoD measurement', count('--ood-images'), 2000)
     .option('--robustness-images <n>', 'test images corrupted in each of the 75 settings', count('--robustness-images'), 500)
     .option('--attack-images <n>', 'images attacked per model (κ = 1, d = 0)', count('--attack-images'), 50)
@@ -62,7 +63,7 @@ export function addExperimentCommands(program: Command): void {
       };
       console.error(`β-sweep on ${o.dataset} (${arch}): β = ${o.betas.map(betaText).join(', ')} and the DC, ${o.epochs} epoch(s) each → ${out}`);
       const { results } = await betaSweep(
-        { dataset: o.dataset, arch, betas: o.betas, out, epochs: o.epochs, trainLimit: o.trainLimit, oodImages: o.oodImages, robustnessImages: o.robustnessImages, attackImages: o.attackImages, receptiveFieldImages: o.rfImages, latentImages: o.latentImages, train },
+        { dataset: o.dataset, arch, betas: o.betas, out, epochs: o.epochs, trainLimit: o.trainLimit, testLimit: o.testLimit, oodImages: o.oodImages, robustnessImages: o.robustnessImages, attackImages: o.attackImages, receptiveFieldImages: o.rfImages, latentImages: o.latentImages, train },
         (opts, resume) => runTraining(resume ? ({ outDir: opts.outDir } as TrainOptions) : opts, resume, false),
         (what) => console.error(`… ${what}`),
       );

@@ -41,7 +41,8 @@ export interface SweepOptions {
   /** training: epochs per model, and optionally only the first n training images */
   epochs: number;
   trainLimit?: number;
-  /** evaluation sizes */
+  /** evaluation sizes (testLimit: only the first n test images for accuracy, calibration, bits/dim) */
+  testLimit?: number;
   oodImages: number;
   robustnessImages: number;
   attackImages: number;
@@ -86,6 +87,7 @@ function trainOptions(o: SweepOptions, beta: number | null, dir: string): TrainO
     beta: beta ?? 1,
     epochs: o.epochs,
     trainLimit: o.trainLimit,
+    testLimit: o.testLimit,
     outDir: dir,
   } as TrainOptions;
 }
@@ -125,7 +127,7 @@ async function evaluateModel(o: SweepOptions, beta: number | null, dir: string, 
       }
     }
     phase(`${name}: test set, calibration, OoD`);
-    const m = await measureModel(model, o.dataset, reference, o.oodImages);
+    const m = await measureModel(model, o.dataset, reference, o.oodImages, undefined, o.testLimit);
     const [ibinn, top1] = m.calibration;
     phase(`${name}: corruptions (${o.robustnessImages} images × 75 settings)`);
     const rob = await robustnessEvaluation(firstN(test, o.robustnessImages), { name, model, reference }, dcRobustness, {});

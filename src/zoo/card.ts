@@ -91,8 +91,8 @@ export interface ModelMeasurement {
 }
 
 /** Every card figure of a model, measured on its data set's test split, with the data behind them. */
-export async function measureModel(model: Classifier, dataset: string, reference: OodReference | null, oodImages = 2000, onPhase?: (what: string) => void): Promise<ModelMeasurement> {
-  const test = await loadDataset(dataset, 'test');
+export async function measureModel(model: Classifier, dataset: string, reference: OodReference | null, oodImages = 2000, onPhase?: (what: string) => void, testLimit?: number): Promise<ModelMeasurement> {
+  const test = firstN(await loadDataset(dataset, 'test'), testLimit);
   onPhase?.('test set: accuracy, bits/dim');
   const evaluation = await evaluate(model, test);
   onPhase?.('calibration');
