@@ -55,7 +55,13 @@ describe('data sets', () => {
     for (const l of test.labels) counts[l]++;
     expect(counts).toEqual(new Array(10).fill(1000));
     expect(test.classNames[9]).toBe('ankle-boot');
-    expect(loadFashionMnist('train').labels.length).toBe(60_000);
+    // classes interleaved: any prefix is balanced (the package's files are sorted by class)
+    expect(Array.from(test.labels.slice(0, 12))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
+    const train = loadFashionMnist('train');
+    expect(train.labels.length).toBe(60_000);
+    const first = new Array(10).fill(0);
+    for (const l of train.labels.slice(0, 5000)) first[l]++;
+    expect(first).toEqual(new Array(10).fill(500));
   }, 60_000);
 
   it.skipIf(!existsSync(CIFAR_ARCHIVE))('CIFAR-10 from the shared JPEG archive: official test split, cached after the first decode', async () => {

@@ -5,6 +5,7 @@
  * Fashion-MNIST split (ours, deterministic): the package's class-0 file holds two empty entries
  * (indices 1000 and 7001), which are dropped; then within each class file (7000 images each) the
  * last 1000 images are the test set and the first 6000 the training set → 60 000 / 10 000.
+ * Both splits list the classes interleaved (image k of every class, then image k + 1, …).
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -49,8 +50,7 @@ export function loadMnist(split: Split): ImageDataset {
 
 export function loadFashionMnist(split: Split): ImageDataset {
   const dir = join(packageDir('fashion-mnist'), 'src', 'clothes');
-  const chunks: Uint8Array[] = [];
-  const labels: number[] = [];
+  const perClass: Uint8Array[][] = [];
   for (let c = 0; c < 10; c++) {
     const file = join(dir, `${c}.json`);
     let rows: number[][];
@@ -62,10 +62,25 @@ export function loadFashionMnist(split: Split): ImageDataset {
     rows = rows.filter((r) => r.length > 0); // known empty entries in the package's data
     const cut = rows.length - FASHION_TEST_PER_CLASS;
     const chosen = split === 'train' ? rows.slice(0, cut) : rows.slice(cut);
-    for (const row of chosen) {
-      if (row.length !== 784) throw new Error(`${file}: image with ${row.length} values, expected 784`);
-      chunks.push(Uint8Array.from(row));
-      labels.push(c);
+    perClass.push(
+      chosen.map((row) => {
+        if (row.length !== 784) throw new Error(`${file}: image with ${row.length} values, expected 784`);
+        return Uint8Array.from(row);
+      }),
+    );
+  }
+  // interleave the classes (image k of class 0, of class 1, …): the package's files are sorted by
+  // class, and the first n images of a split (limits, OoD references, quick evaluations) must not
+  // all be T-shirts
+  const chunks: Uint8Array[] = [];
+  const labels: number[] = [];
+  const longest = Math.max(...perClass.map((p) => p.length));
+  for (let k = 0; k < longest; k++) {
+    for (let c = 0; c < 10; c++) {
+      if (k < perClass[c].length) {
+        chunks.push(perClass[c][k]);
+        labels.push(c);
+      }
     }
   }
   const pixels = new Uint8Array(chunks.length * 784);
