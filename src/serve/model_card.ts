@@ -21,6 +21,8 @@ function readJson(dir: string, file: string): Record<string, unknown> | null {
 export function modelCard(dir: string, model: Classifier, reference: OodReference | null): Record<string, unknown> {
   const { config } = model;
   const train = readJson(dir, 'train.json');
+  const evaluation = readJson(dir, 'eval.json');
+  const zooCard = readJson(dir, 'card.json');
   const q = (f: number) => (reference ? reference.values[Math.min(reference.values.length - 1, Math.floor(f * reference.values.length))] : null);
   return {
     name: basename(resolve(dir)),
@@ -30,8 +32,8 @@ export function modelCard(dir: string, model: Classifier, reference: OodReferenc
     classNames: config.classNames,
     parameters: model.countParams().total,
     ...(train ? { training: { dataset: train.dataset, beta: train.beta, epochs: train.epochs, batchSize: train.batchSize, optimizer: train.optimizer, lr: train.lr, seed: train.seed } } : {}),
-    ...(readJson(dir, 'eval.json') ? { evaluation: readJson(dir, 'eval.json') } : {}),
-    ...(readJson(dir, 'card.json') ? { card: readJson(dir, 'card.json') } : {}),
+    ...(evaluation ? { evaluation } : {}),
+    ...(zooCard ? { card: zooCard } : {}),
     oodReference: reference
       ? { source: reference.source, images: reference.values.length, score: 'L_X, nats per dimension', quantiles: { p01: q(0.01), p50: q(0.5), p99: q(0.99) } }
       : null,

@@ -31,12 +31,13 @@ export interface UploadOptions {
 const FORMATS = new Set(['png', 'jpeg', 'webp', 'gif', 'tiff', 'bmp']);
 
 /**
- * Colour channels of an image without its alpha channel: 1 for greyscale, including colour-typed
- * files whose pixels all have R = G = B (grey PNGs are often saved as RGB), else 3 (or what it has).
+ * Colour channels of an image without its alpha channel. For a greyscale model, colour-typed files
+ * whose pixels all have R = G = B (grey PNGs are often saved as RGB) count as 1; only then is the
+ * image decoded here — for colour models the header decides, and the image is decoded once.
  */
-async function colourChannels(buffer: Buffer, meta: Metadata, maxPixels: number): Promise<number> {
+async function colourChannels(buffer: Buffer, meta: Metadata, maxPixels: number, modelChannels: number): Promise<number> {
   const c = (meta.channels ?? 0) - (meta.hasAlpha ? 1 : 0);
-  if (c !== 3) return c;
+  if (c !== 3 || modelChannels !== 1) return c;
   const { data, info } = await sharp(buffer, { failOn: 'truncated', limitInputPixels: maxPixels }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) return info.channels;
   for (let i = 0; i < data.length; i += 3) if (data[i] !== data[i + 1] || data[i] !== data[i + 2]) return 3;
@@ -62,7 +63,7 @@ export async function decodeUpload(bytes: Uint8Array, config: ModelConfig, opts:
   const { height, width, channels } = config.input;
   let have: number;
   try {
-    have = await colourChannels(buffer, meta, maxPixels);
+    have = await colourChannels(buffer, meta, maxPixels, channels);
   } catch (e) {
     throw new UploadError(400, 'CORRUPT_IMAGE', `the image cannot be decoded (truncated or corrupt ${meta.format} file): ${(e as Error).message.split('\n')[0]}`);
   }
