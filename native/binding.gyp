@@ -2,8 +2,8 @@
   "targets": [
     {
       "target_name": "trustgc_dnnl",
-      "sources": ["src/dnnl_kernels.cc"],
-      "cflags_cc": ["-O3", "-std=c++17", "-fopenmp", "-fexceptions"],
+      "sources": ["src/dnnl_kernels.cc", "src/fused_kernels.cc"],
+      "cflags_cc": ["-O3", "-ffast-math", "-std=c++17", "-fopenmp", "-fexceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "libraries": ["-ldnnl", "-fopenmp"]
     }

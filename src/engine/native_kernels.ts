@@ -3,7 +3,9 @@
  * libdnnl-dev is present) runs convolutions (forward, input gradient, filter gradient) and batched
  * matmul for the wasm backend. The addon reads and writes tensors in place on the wasm heap, so a
  * kernel costs no copies; everything else stays on wasm. Shapes the addon does not cover fall back
- * to the wasm kernels. Disable with TRUSTGC_NATIVE=0.
+ * to the wasm kernels. It also supplies the fused kernels of src/inn/fused_ops.ts (training batch
+ * norm, soft-clamped affine coupling), which the wasm backend does not have. Disable with
+ * TRUSTGC_NATIVE=0.
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -15,12 +17,17 @@ import { replaceWithFallback } from './wasm_kernels.js';
 import { convInfoFor } from './conv_info.js';
 import type { ConvAttrs } from './conv_info.js';
 import { projectRoot } from '../util/paths.js';
+import { FUSED_KERNELS } from '../inn/fused_ops.js';
 
 export interface NativeAddon {
   conv2dForward(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: number[]): void;
   conv2dBackwardData(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: number[]): void;
   conv2dBackwardFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: number[]): void;
   matMul(a: Float32Array, b: Float32Array, c: Float32Array, dims: number[]): void;
+  batchNormForward(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, invStd: Float32Array, dims: number[]): void;
+  batchNormBackward(dy: Float32Array, x: Float32Array, y: Float32Array | null, mean: Float32Array, invStd: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, dims: number[]): void;
+  affineForward(u: Float32Array, a: Float32Array, v: Float32Array, logdet: Float32Array, dims: number[]): void;
+  affineBackward(dv: Float32Array, dlogdet: Float32Array, u: Float32Array, a: Float32Array, du: Float32Array, da: Float32Array, dims: number[]): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   version(): string;
@@ -206,6 +213,8 @@ export function registerNativeKernels(lib: NativeAddon): void {
     });
   }
 
+  registerFusedKernels(lib);
+
   registerWithFallback('BatchMatMul', ({ inputs, backend, attrs }) => {
     const { a, b } = inputs;
     const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
@@ -223,6 +232,64 @@ export function registerNativeKernels(lib: NativeAddon): void {
     const out = backend.makeOutput([...lead, m, n], 'float32');
     lib.matMul(view(backend, a), view(backend, b), view(backend, out), [batch, m, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0]);
     return out;
+  });
+}
+
+/** The fused kernels of src/inn/fused_ops.ts, run by the addon on the wasm heap. */
+function registerFusedKernels(lib: NativeAddon): void {
+  type Args = { inputs: Record<string, TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> };
+  const register = (kernelName: string, kernelFunc: (args: Args) => TensorInfo[]) =>
+    tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  const requireFloat = (name: string, inputs: Record<string, TensorInfo>) => {
+    for (const [k, t] of Object.entries(inputs)) {
+      if (t.dtype !== 'float32') throw new Error(`${name}: input ${k} must be float32, got ${t.dtype}`);
+    }
+  };
+
+  register(FUSED_KERNELS.batchNorm, ({ inputs, backend, attrs }) => {
+    requireFloat(FUSED_KERNELS.batchNorm, inputs);
+    const { x, gamma, beta } = inputs;
+    const c = x.shape[x.shape.length - 1];
+    const outs = [backend.makeOutput(x.shape, 'float32'), ...[0, 1, 2].map(() => backend.makeOutput([c], 'float32'))];
+    const [px, pg, pb] = [x, gamma, beta].map((t) => view(backend, t));
+    lib.batchNormForward(px, pg, pb, ...(outs.map((t) => view(backend, t)) as [Float32Array, Float32Array, Float32Array, Float32Array]), [
+      x.shape.reduce((a, b) => a * b, 1) / c, c, attrs.eps as number, attrs.relu ? 1 : 0,
+    ]);
+    return outs;
+  });
+
+  register(FUSED_KERNELS.batchNormGrad, ({ inputs, backend }) => {
+    requireFloat(FUSED_KERNELS.batchNormGrad, inputs);
+    const { dy, x, y, mean, invStd, gamma } = inputs;
+    const c = x.shape[x.shape.length - 1];
+    const outs = [backend.makeOutput(x.shape, 'float32'), backend.makeOutput([c], 'float32'), backend.makeOutput([c], 'float32')];
+    const [pdy, px, pm, ps, pg, pdx, pdg, pdb] = [dy, x, mean, invStd, gamma, ...outs].map((t) => view(backend, t));
+    lib.batchNormBackward(pdy, px, y ? view(backend, y) : null, pm, ps, pg, pdx, pdg, pdb, [x.shape.reduce((a, b) => a * b, 1) / c, c]);
+    return outs;
+  });
+
+  const affineDims = (u: TensorInfo, attrs: Record<string, unknown>) => {
+    const samples = u.shape[0];
+    const c = u.shape[u.shape.length - 1];
+    const size = u.shape.reduce((a, b) => a * b, 1);
+    return [samples, size / (samples * c), c, attrs.clamp as number, attrs.inScale as number, attrs.shiftScale as number];
+  };
+
+  register(FUSED_KERNELS.affine, ({ inputs, backend, attrs }) => {
+    requireFloat(FUSED_KERNELS.affine, inputs);
+    const { u, a } = inputs;
+    const outs = [backend.makeOutput(u.shape, 'float32'), backend.makeOutput([u.shape[0]], 'float32')];
+    lib.affineForward(view(backend, u), view(backend, a), view(backend, outs[0]), view(backend, outs[1]), affineDims(u, attrs));
+    return outs;
+  });
+
+  register(FUSED_KERNELS.affineGrad, ({ inputs, backend, attrs }) => {
+    requireFloat(FUSED_KERNELS.affineGrad, inputs);
+    const { dv, dlogdet, u, a } = inputs;
+    const outs = [backend.makeOutput(u.shape, 'float32'), backend.makeOutput(a.shape, 'float32')];
+    const ins = [dv, dlogdet, u, a].map((t) => view(backend, t)) as [Float32Array, Float32Array, Float32Array, Float32Array];
+    lib.affineBackward(...ins, view(backend, outs[0]), view(backend, outs[1]), affineDims(u, attrs));
+    return outs;
   });
 }
 

@@ -10,12 +10,13 @@
  * log|det J| = Σ ls + H·W·Σ_c log s_c.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { EVAL, RunContext, sumPerSample } from './module.js';
+import { EVAL, RunContext } from './module.js';
 import type { FlowResult, MacCount } from './module.js';
 import { PostCouplingBlock } from './post_coupling.js';
 import type { PostCouplingOptions } from './post_coupling.js';
 import { concatChannels, splitChannels } from './ops.js';
 import { buildSubnet } from './subnets.js';
+import { softClampAffine } from './fused_ops.js';
 import type { InitStyle, SubnetSpec } from './subnets.js';
 import type { Layer } from './layers.js';
 import { MersenneTwister } from '../util/rng.js';
@@ -87,9 +88,8 @@ export class AffineCouplingBlock extends PostCouplingBlock {
 
   forward(x: tf.Tensor, ctx: RunContext = EVAL): FlowResult {
     const [u1, u2] = splitChannels(x, this.c1);
-    const { ls, t } = this.coefficients(u1, ctx);
-    const v2 = tf.add(tf.mul(u2, tf.exp(ls)), t);
-    const [y, logdet] = this.postForward(concatChannels(u1, v2), sumPerSample(ls));
+    const affine = softClampAffine(u2, this.subnet.apply(u1, ctx), { clamp: this.clamp, inScale: 0.1, shiftScale: this.shiftScale });
+    const [y, logdet] = this.postForward(concatChannels(u1, affine.v), affine.logdet);
     return { y, logdet };
   }
 

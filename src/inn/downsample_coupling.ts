@@ -10,11 +10,12 @@
  * Split rounding differs between code bases: ImageNet u1 = C − ⌊C/2⌋ channels, IB-INN u1 = ⌊C/2⌋.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { EVAL, RunContext, sumPerSample } from './module.js';
+import { EVAL, RunContext } from './module.js';
 import type { FlowResult, MacCount } from './module.js';
 import { PostCouplingBlock } from './post_coupling.js';
 import { concatChannels, depthToSpace2, spaceToDepth2, splitChannels } from './ops.js';
 import { buildSubnet, subnetStride } from './subnets.js';
+import { softClampAffine } from './fused_ops.js';
 import type { SubnetSpec } from './subnets.js';
 import type { Layer } from './layers.js';
 import { initStyleFor, postOptionsFor } from './coupling.js';
@@ -76,11 +77,12 @@ export class DownsampleCouplingBlock extends PostCouplingBlock {
 
   forward(x: tf.Tensor, ctx: RunContext = EVAL): FlowResult {
     const [u1, u2] = splitChannels(x, this.c1);
-    const a1 = this.affine(this.sHigh, u1, 4 * this.c2, ctx);
-    const y2 = tf.add(tf.mul(spaceToDepth2(u2), tf.exp(a1.ls)), a1.t);
-    const a2 = this.affine(this.sLow, y2, 4 * this.c1, ctx);
-    const y1 = tf.add(tf.mul(spaceToDepth2(u1), tf.exp(a2.ls)), a2.t);
-    const logdet = tf.add(sumPerSample(a1.ls), sumPerSample(a2.ls)) as tf.Tensor1D;
+    const affine = { clamp: this.clamp, inScale: 0.2, shiftScale: 1 };
+    const a1 = softClampAffine(spaceToDepth2(u2), this.sHigh.apply(u1, ctx), affine);
+    const y2 = a1.v;
+    const a2 = softClampAffine(spaceToDepth2(u1), this.sLow.apply(y2, ctx), affine);
+    const y1 = a2.v;
+    const logdet = tf.add(a1.logdet, a2.logdet) as tf.Tensor1D;
     const [y, ld] = this.postForward(concatChannels(y1, y2), logdet);
     return { y, logdet: ld };
   }

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module, RunContext, EVAL } from './module.js';
 import { MersenneTwister } from '../util/rng.js';
+import { batchNormTraining } from './fused_ops.js';
 
 export abstract class Layer extends Module {
   abstract apply(x: tf.Tensor, ctx?: RunContext): tf.Tensor;
@@ -96,49 +97,6 @@ export interface BatchNormOptions {
 }
 
 /** Batch normalisation over every axis but the last (channels). */
-/**
- * Batch norm with batch statistics, as one differentiable op with the closed-form gradient.
- * With c = x − μ, s = 1/σ and per-channel sums over every axis but the channels,
- *   y  = c·(γs) + β
- *   dβ = Σ dy,  dγ = s·Σ dy·c
- *   dx = γs·(dy − dβ/n − c·s·dγ/n) = dy·(γs) + c·(−γs²·dγ/n) + (−γs·dβ/n)
- * so forward and backward each touch full-size tensors only a few times (the scale vectors are
- * per channel). Autodiff through mean/variance would emit about three times as many kernels.
- */
-function batchNormTraining(
-  x: tf.Tensor,
-  gamma: tf.Tensor,
-  beta: tf.Tensor,
-  eps: number,
-  onStats: (mean: tf.Tensor, variance: tf.Tensor) => void,
-): tf.Tensor {
-  const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
-  const n = x.size / x.shape[x.rank - 1];
-  const forward = (...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [input, g, b] = args as tf.Tensor[];
-    const save = args[3] as tf.GradSaveFunc;
-    const mean = tf.mean(input, axes);
-    const centred = tf.sub(input, mean);
-    const variance = tf.mean(tf.square(centred), axes);
-    onStats(mean, variance);
-    const invStd = tf.rsqrt(tf.add(variance, eps));
-    save([centred, invStd, g]);
-    return {
-      value: tf.add(tf.mul(centred, tf.mul(g, invStd)), b),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [c, s, gam] = saved;
-        const dBeta = tf.sum(dy, axes);
-        const dGamma = tf.mul(tf.sum(tf.mul(dy, c), axes), s);
-        const gs = tf.mul(gam, s);
-        const cScale = tf.mul(tf.mul(gs, s), -1 / n);
-        const dx = tf.add(tf.add(tf.mul(dy, gs), tf.mul(c, tf.mul(cScale, dGamma))), tf.mul(tf.mul(gs, dBeta), -1 / n));
-        return [dx, dGamma, dBeta];
-      },
-    };
-  };
-  return tf.customGrad(forward as Parameters<typeof tf.customGrad>[0])(x, gamma, beta);
-}
-
 export class BatchNorm extends Layer {
   readonly gamma: tf.Variable;
   readonly beta: tf.Variable;
@@ -160,14 +118,31 @@ export class BatchNorm extends Layer {
   }
 
   apply(x: tf.Tensor, ctx: RunContext = EVAL): tf.Tensor {
+    return this.normalize(x, ctx, false);
+  }
+
+  /** max(0, BN(x)): what a BatchNorm followed by a ReLU computes, as one op where fused. */
+  applyWithRelu(x: tf.Tensor, ctx: RunContext = EVAL): tf.Tensor {
+    return this.normalize(x, ctx, true);
+  }
+
+  private normalize(x: tf.Tensor, ctx: RunContext, relu: boolean): tf.Tensor {
     if (!ctx.training) {
       const scale = tf.mul(this.gamma, tf.rsqrt(tf.add(this.runningVar, this.eps)));
       const shift = tf.sub(this.beta, tf.mul(this.runningMean, scale));
-      return tf.add(tf.mul(x, scale), shift);
+      const y = tf.add(tf.mul(x, scale), shift);
+      return relu ? tf.relu(y) : y;
     }
-    return batchNormTraining(x, this.gamma, this.beta, this.eps, (mean, variance) => {
-      if (ctx.recordStats) this.recordUpdate(ctx, mean, variance, x.size / this.channels);
-    });
+    return batchNormTraining(
+      x,
+      this.gamma,
+      this.beta,
+      this.eps,
+      (mean, variance) => {
+        if (ctx.recordStats) this.recordUpdate(ctx, mean, variance, x.size / this.channels);
+      },
+      relu,
+    );
   }
 
   private recordUpdate(ctx: RunContext, mean: tf.Tensor, variance: tf.Tensor, n: number): void {
@@ -217,7 +192,16 @@ export class Sequential extends Layer {
 
   apply(x: tf.Tensor, ctx: RunContext = EVAL): tf.Tensor {
     let h = x;
-    for (const layer of this.layers) h = layer.apply(h, ctx);
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i];
+      // BN → ReLU runs as one op (a fused kernel where the engine has one)
+      if (layer instanceof BatchNorm && this.layers[i + 1] instanceof ReLU) {
+        h = layer.applyWithRelu(h, ctx);
+        i++;
+      } else {
+        h = layer.apply(h, ctx);
+      }
+    }
     return h;
   }
 

@@ -16,6 +16,7 @@ import { OnnxGraph, attr } from './graph.js';
 import { convInfoFor } from '../engine/conv_info.js';
 import type { ConvAttrs } from '../engine/conv_info.js';
 import type { OnnxDType } from './graph.js';
+import { fusedKernelsEnabled, setFusedKernels } from '../inn/fused_ops.js';
 
 interface KernelCall {
   kernel: string;
@@ -86,13 +87,20 @@ export function exportOnnx(model: GenerativeClassifier, options: OnnxExportOptio
     const x = tf.fill([batch, height, width, channels], 0.5) as tf.Tensor4D;
     let result: { z: tf.Tensor; logdet: tf.Tensor; logits: tf.Tensor } | undefined;
     const translator = new Translator(graph, x.dataId);
-    traceKernels(
-      () => {
-        const { z, logdet } = model.latent(x, EVAL);
-        result = { z, logdet, logits: model.logits(z) };
-      },
-      (call) => translator.translate(call),
-    );
+    // The trace is translated op by op, so it must see the plain tfjs ops, not fused engine kernels.
+    const fusedBefore = fusedKernelsEnabled();
+    setFusedKernels(false);
+    try {
+      traceKernels(
+        () => {
+          const { z, logdet } = model.latent(x, EVAL);
+          result = { z, logdet, logits: model.logits(z) };
+        },
+        (call) => translator.translate(call),
+      );
+    } finally {
+      setFusedKernels(fusedBefore);
+    }
     graph.inputs.push({ name: ONNX_INPUT, dtype: 'float32', dims: [batch, height, width, channels] });
     for (const name of ONNX_OUTPUTS) {
       const t = result![name];

@@ -1,0 +1,155 @@
+// See fused_kernels.h. Plain loops: the compiler vectorises the inner channel loops (-O3), and
+// per-channel accumulators are double so that sums over ~10⁵ rows keep float precision.
+#include "fused_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace trustgc {
+
+void batchNormTrainForward(const float* x, const float* gamma, const float* beta, float* y, float* mean,
+                           float* variance, float* invStd, int64_t rows, int64_t c, double eps, bool relu) {
+  std::vector<double> sum(c, 0.0), sq(c, 0.0);
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * c;
+    for (int64_t k = 0; k < c; k++) sum[k] += xr[k];
+  }
+  for (int64_t k = 0; k < c; k++) mean[k] = static_cast<float>(sum[k] / rows);
+  // Two passes (centred squares) like the composite path: no cancellation for large means.
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * c;
+    for (int64_t k = 0; k < c; k++) {
+      const double d = xr[k] - mean[k];
+      sq[k] += d * d;
+    }
+  }
+  std::vector<float> scale(c), shift(c);
+  for (int64_t k = 0; k < c; k++) {
+    variance[k] = static_cast<float>(sq[k] / rows);
+    invStd[k] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(variance[k]) + eps));
+    scale[k] = gamma[k] * invStd[k];
+    shift[k] = beta[k] - mean[k] * scale[k];
+  }
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * c;
+    float* yr = y + r * c;
+    if (relu) {
+      for (int64_t k = 0; k < c; k++) yr[k] = std::max(0.f, xr[k] * scale[k] + shift[k]);
+    } else {
+      for (int64_t k = 0; k < c; k++) yr[k] = xr[k] * scale[k] + shift[k];
+    }
+  }
+}
+
+void batchNormTrainBackward(const float* dyIn, const float* x, const float* y, const float* mean, const float* invStd,
+                            const float* gamma, float* dx, float* dgamma, float* dbeta, int64_t rows, int64_t c) {
+  // The relu variant counts dy only where the output was positive (a multiply by 0/1, which
+  // vectorises; a branch on random signs does not).
+  std::vector<double> sumDy(c, 0.0), sumDyC(c, 0.0);
+  for (int64_t r = 0; r < rows; r++) {
+    const float* __restrict dr = dyIn + r * c;
+    const float* __restrict xr = x + r * c;
+    float* __restrict mr = dx + r * c;  // masked dy, kept in dx until the last pass
+    if (y) {
+      const float* __restrict yr = y + r * c;
+      for (int64_t k = 0; k < c; k++) mr[k] = dr[k] * (yr[k] > 0.f ? 1.f : 0.f);
+    } else {
+      for (int64_t k = 0; k < c; k++) mr[k] = dr[k];
+    }
+    for (int64_t k = 0; k < c; k++) {
+      sumDy[k] += mr[k];
+      sumDyC[k] += static_cast<double>(mr[k]) * (xr[k] - mean[k]);
+    }
+  }
+  const float* dy = dx;
+  // dx = dy·gs + (x − mean)·cs + b, per channel: gs = γ·s, cs = −gs·s·dγ/n, b = −gs·dβ/n.
+  std::vector<float> gs(c), cs(c), b(c);
+  const double n = static_cast<double>(rows);
+  for (int64_t k = 0; k < c; k++) {
+    dbeta[k] = static_cast<float>(sumDy[k]);
+    dgamma[k] = static_cast<float>(sumDyC[k] * invStd[k]);
+    gs[k] = gamma[k] * invStd[k];
+    cs[k] = static_cast<float>(-gs[k] * invStd[k] * dgamma[k] / n);
+    b[k] = static_cast<float>(-gs[k] * dbeta[k] / n - cs[k] * mean[k]);
+  }
+  for (int64_t r = 0; r < rows; r++) {
+    const float* dr = dy + r * c;
+    const float* xr = x + r * c;
+    float* out = dx + r * c;
+    for (int64_t k = 0; k < c; k++) out[k] = dr[k] * gs[k] + xr[k] * cs[k] + b[k];
+  }
+}
+
+namespace {
+
+// tanh and exp of one sample's a_s, in contiguous scratch arrays: a long loop over contiguous
+// floats is what the compiler vectorises (glibc's libmvec tanhf/expf under -ffast-math); the
+// per-row channel loops are often only 2–8 long. th = tanh(inScale·a_s), e = exp(clamp·th).
+void tanhExp(const float* a, int64_t rows, int64_t c, float inScale, float clamp, std::vector<float>& th,
+             std::vector<float>& e) {
+  const int64_t m = rows * c;
+  th.resize(m);
+  e.resize(m);
+  for (int64_t r = 0; r < rows; r++) {
+    for (int64_t j = 0; j < c; j++) th[r * c + j] = a[r * 2 * c + j];
+  }
+  float* __restrict t = th.data();
+  float* __restrict x = e.data();
+  for (int64_t i = 0; i < m; i++) {
+    t[i] = std::tanh(inScale * t[i]);
+    x[i] = std::exp(clamp * t[i]);
+  }
+}
+
+}  // namespace
+
+void softClampAffineForward(const float* u, const float* a, float* v, float* logdet, int64_t samples,
+                            int64_t rowsPerSample, int64_t c, double clamp, double inScale, double shiftScale) {
+  const float k = static_cast<float>(clamp), s = static_cast<float>(inScale), t = static_cast<float>(shiftScale);
+  std::vector<float> th, e;
+  const int64_t m = rowsPerSample * c;
+  for (int64_t n = 0; n < samples; n++) {
+    const float* an = a + n * 2 * m;
+    tanhExp(an, rowsPerSample, c, s, k, th, e);
+    double total = 0.0;
+    for (int64_t i = 0; i < m; i++) total += th[i];
+    logdet[n] = static_cast<float>(k * total);
+    const float* un = u + n * m;
+    float* vn = v + n * m;
+    for (int64_t r = 0; r < rowsPerSample; r++) {
+      for (int64_t j = 0; j < c; j++) {
+        const int64_t i = r * c + j;
+        vn[i] = un[i] * e[i] + t * an[r * 2 * c + c + j];
+      }
+    }
+  }
+}
+
+void softClampAffineBackward(const float* dv, const float* dlogdet, const float* u, const float* a, float* du,
+                             float* da, int64_t samples, int64_t rowsPerSample, int64_t c, double clamp,
+                             double inScale, double shiftScale) {
+  const float k = static_cast<float>(clamp), s = static_cast<float>(inScale), t = static_cast<float>(shiftScale);
+  std::vector<float> th, e;
+  const int64_t m = rowsPerSample * c;
+  for (int64_t n = 0; n < samples; n++) {
+    const float* an = a + n * 2 * m;
+    tanhExp(an, rowsPerSample, c, s, k, th, e);
+    const float dl = dlogdet[n];
+    const float* dvn = dv + n * m;
+    const float* un = u + n * m;
+    float* dun = du + n * m;
+    float* dan = da + n * 2 * m;
+    for (int64_t r = 0; r < rowsPerSample; r++) {
+      for (int64_t j = 0; j < c; j++) {
+        const int64_t i = r * c + j;
+        dun[i] = dvn[i] * e[i];
+        const float dls = dvn[i] * un[i] * e[i] + dl;
+        dan[r * 2 * c + j] = dls * k * s * (1.f - th[i] * th[i]);
+        dan[r * 2 * c + c + j] = dvn[i] * t;
+      }
+    }
+  }
+}
+
+}  // namespace trustgc

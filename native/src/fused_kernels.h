@@ -1,0 +1,30 @@
+// Fused element-wise kernels for the IB-INN training step: training-mode batch normalisation and
+// the soft-clamped affine transform of the coupling blocks, forward and backward. Each replaces
+// 9–20 separate tfjs kernels (each with ~20 µs of JavaScript overhead and a pass over memory) by
+// one or two passes over the data. Channels are the last, contiguous axis (NHWC).
+#pragma once
+#include <cstdint>
+
+namespace trustgc {
+
+// x [rows, c] → y = (x − mean)·γ·invStd + β with the batch mean and biased variance per channel,
+// followed by max(0, ·) when relu is set.
+void batchNormTrainForward(const float* x, const float* gamma, const float* beta, float* y, float* mean,
+                           float* variance, float* invStd, int64_t rows, int64_t c, double eps, bool relu);
+
+// dβ = Σ dy, dγ = invStd·Σ dy·(x − mean), dx = γ·invStd·(dy − dβ/n − (x − mean)·invStd·dγ/n).
+// With y given (the forward output of the relu variant), dy counts only where y > 0.
+void batchNormTrainBackward(const float* dy, const float* x, const float* y, const float* mean, const float* invStd,
+                            const float* gamma, float* dx, float* dgamma, float* dbeta, int64_t rows, int64_t c);
+
+// a = [a_s | a_t] (2c channels), ls = clamp·tanh(inScale·a_s), v = u·exp(ls) + shiftScale·a_t,
+// logdet[n] = Σ ls over the sample's rowsPerSample rows.
+void softClampAffineForward(const float* u, const float* a, float* v, float* logdet, int64_t samples,
+                            int64_t rowsPerSample, int64_t c, double clamp, double inScale, double shiftScale);
+
+// Gradients of the above given dv and dlogdet: du [rows, c] and da [rows, 2c].
+void softClampAffineBackward(const float* dv, const float* dlogdet, const float* u, const float* a, float* du,
+                             float* da, int64_t samples, int64_t rowsPerSample, int64_t c, double clamp,
+                             double inScale, double shiftScale);
+
+}  // namespace trustgc
