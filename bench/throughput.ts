@@ -4,7 +4,10 @@
  * the same architecture in PyTorch (bench/torch/ibinn_throughput.py; Debian python3-torch, a
  * development tool only), same batch sizes, same machine, run one after the other. Each
  * configuration runs in its own process (thread counts are fixed per process); peak memory is the
- * process's maximum resident set size.
+ * process's maximum resident set size. Data-parallel rows train with one single-threaded replica
+ * per core (src/train/data_parallel.ts). The machine's speed drifts (shared host), so every
+ * configuration, PyTorch included, is measured --repeats times in interleaved order and the best
+ * round and the median of the per-repeat medians are reported.
  * Writes bench/results/throughput.json and throughput.md.
  *
  *   npm run bench:throughput [-- --archs ibinn-mnist,ibinn-cifar10 --rounds 5]
@@ -24,6 +27,7 @@ import { exportOnnx } from '../src/onnx/export.js';
 import { OnnxClassifier, onnxAvailable } from '../src/onnx/runtime.js';
 import { Optimizer } from '../src/train/optimizer.js';
 import { TrainingStep } from '../src/train/step.js';
+import { DataParallelStep } from '../src/train/data_parallel.js';
 import { projectRoot } from '../src/util/paths.js';
 
 interface Measurement {
@@ -49,6 +53,7 @@ const cli = new Command('throughput')
   .option('--train-batch <n>', 'training batch (one forward/backward pass)', Number, 32)
   .option('--infer-batch <n>', 'inference batch', Number, 100)
   .option('--python <path>', 'Python with PyTorch', '/usr/bin/python3')
+  .option('--repeats <n>', 'interleaved repeats of every configuration', Number, 2)
   .option('--child <json>', '(internal) measure one configuration in this process')
   .parse();
 const o = cli.opts();
@@ -86,6 +91,8 @@ interface ChildSpec {
   native: boolean;
   /** inference on onnxruntime-node (ONNX export) instead of tfjs; no training */
   onnx?: boolean;
+  /** data-parallel training replicas (each single-threaded); no inference */
+  replicas?: number;
   trainBatch: number;
   inferBatch: number;
   rounds: number;
@@ -128,9 +135,11 @@ async function measureOnnxChild(spec: ChildSpec): Promise<Measurement> {
 async function measureChild(spec: ChildSpec): Promise<Measurement> {
   if (!isArchName(spec.arch)) throw new Error(`unknown architecture ${spec.arch}`);
   if (spec.onnx) return measureOnnxChild(spec);
-  // both thread pools get the same count in a native row (the library default is 1 for oneDNN)
-  if (spec.native) process.env.TRUSTGC_NATIVE_THREADS = String(spec.threads);
-  await initEngine({ backend: 'wasm', threads: spec.threads, native: spec.native });
+  const replicas = spec.replicas ?? 1;
+  // both thread pools get the same count in a native row (the library default is 1 for oneDNN);
+  // data-parallel replicas run single-threaded
+  if (spec.native) process.env.TRUSTGC_NATIVE_THREADS = String(replicas > 1 ? 1 : spec.threads);
+  await initEngine({ backend: 'wasm', threads: replicas > 1 ? 1 : spec.threads, native: spec.native });
   const classes = Array.from({ length: 10 }, (_, i) => String(i));
   const model = new GenerativeClassifier(defaultConfig(spec.arch, classes));
   const { height, width, channels } = model.config.input;
@@ -138,21 +147,25 @@ async function measureChild(spec: ChildSpec): Promise<Measurement> {
 
   // inference: eval mode, everything the classifier reports
   const xi = tf.tensor4d(syntheticImages(spec.inferBatch, pixels), [spec.inferBatch, height, width, channels]);
-  const infer = timed(
-    () => {
-      const out = model.infer(xi);
-      out.logPx.dataSync();
-      tf.dispose(Object.values(out));
-    },
-    1,
-    spec.rounds,
-  );
+  const infer = replicas > 1
+    ? { best: NaN, median: NaN }
+    : timed(
+        () => {
+          const out = model.infer(xi);
+          out.logPx.dataSync();
+          tf.dispose(Object.values(out));
+        },
+        1,
+        spec.rounds,
+      );
   xi.dispose();
 
   // training: the trainer's own step (IB loss, gradients, clipping, SGD with momentum)
   const trainable = model.namedParams().filter((p) => p.trainable);
   const optimizer = new Optimizer([{ name: 'all', params: trainable, lrScale: 1, momentum: 0.9, weightDecay: 1e-4 }], { kind: 'sgd' });
-  const step = new TrainingStep(model, optimizer);
+  const step = replicas > 1
+    ? await DataParallelStep.create(model, optimizer, { replicas, maxBatch: spec.trainBatch })
+    : new TrainingStep(model, optimizer);
   const batch = {
     x: syntheticImages(spec.trainBatch, pixels),
     labels: Int32Array.from({ length: spec.trainBatch }, (_, i) => i % 10),
@@ -162,11 +175,12 @@ async function measureChild(spec: ChildSpec): Promise<Measurement> {
   const settings = { lr: 1e-4, scale: 1, chunk: spec.trainBatch, beta: 1, labelSmoothing: 0.01, clipNorm: 8 };
   const trainTimes = timed(() => void step.run(batch, { ...settings, seed: seed++ }), 2, spec.rounds);
   const profile = await tf.profile(() => void step.run(batch, { ...settings, seed: seed++ }));
+  step.dispose();
   const info = engineInfo();
   return {
     engine: 'trustgc',
     arch: spec.arch,
-    threads: info.threads,
+    threads: replicas > 1 ? replicas : info.threads,
     native: info.native,
     parameters: model.countParams().total,
     trainBatch: spec.trainBatch,
@@ -207,27 +221,53 @@ const cores = os.availableParallelism();
 const native = existsSync(nativeAddonPath());
 const threadCounts = cores > 1 ? [1, cores] : [1];
 const paths = [
-  ...threadCounts.map((threads) => ({ label: 'trustgc wasm', threads, native: false, onnx: false })),
-  ...(native ? threadCounts.map((threads) => ({ label: 'trustgc wasm + oneDNN', threads, native: true, onnx: false })) : []),
-  ...((await onnxAvailable()) ? threadCounts.map((threads) => ({ label: 'trustgc onnxruntime-node (inference)', threads, native: false, onnx: true })) : []),
+  ...threadCounts.map((threads) => ({ label: 'trustgc wasm', threads, native: false, onnx: false, replicas: 1 })),
+  ...(native ? threadCounts.map((threads) => ({ label: 'trustgc wasm + oneDNN', threads, native: true, onnx: false, replicas: 1 })) : []),
+  ...(native && cores > 1 ? [{ label: 'trustgc wasm + oneDNN, data-parallel (training)', threads: cores, native: true, onnx: false, replicas: cores }] : []),
+  ...((await onnxAvailable()) ? threadCounts.map((threads) => ({ label: 'trustgc onnxruntime-node (inference)', threads, native: false, onnx: true, replicas: 1 })) : []),
 ];
 const torchVersion = torchAvailable(o.python);
+
+function measureTorch(arch: string, threads: number): Measurement {
+  const script = join(projectRoot(), 'bench', 'torch', 'ibinn_throughput.py');
+  const r = spawnSync(o.python, [script, '--arch', arch, '--threads', String(threads), '--train-batch', String(o.trainBatch), '--infer-batch', String(o.inferBatch), '--rounds', String(o.rounds)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`PyTorch measurement failed:\n${r.stderr.slice(-3000)}`);
+  return lastJsonLine(r.stdout) as Measurement;
+}
+
+/** Repeats of one configuration merged: the best round, the median of the medians, the largest memory. */
+function merge(ms: Measurement[]): Measurement {
+  // (a row without training or inference has null there: JSON has no NaN)
+  const finite = (xs: Array<number | null>) => xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+  const med = (xs: Array<number | null>) => {
+    const f = finite(xs).sort((a, b) => a - b);
+    return f.length ? f[Math.floor(f.length / 2)] : NaN;
+  };
+  const max = (xs: Array<number | null>) => (finite(xs).length ? Math.max(...finite(xs)) : NaN);
+  return {
+    ...ms[0],
+    trainImagesPerSecond: max(ms.map((m) => m.trainImagesPerSecond)),
+    trainImagesPerSecondMedian: med(ms.map((m) => m.trainImagesPerSecondMedian)),
+    inferImagesPerSecond: max(ms.map((m) => m.inferImagesPerSecond)),
+    inferImagesPerSecondMedian: med(ms.map((m) => m.inferImagesPerSecondMedian)),
+    peakRssMB: Math.max(...ms.map((m) => m.peakRssMB)),
+  };
+}
+
 const rows: Array<Measurement & { label: string }> = [];
 for (const arch of (o.archs as string).split(',')) {
-  for (const p of paths) {
-    console.error(`… ${arch}: ${p.label}, ${p.threads} thread(s)`);
-    const m = runChild({ arch, threads: p.threads, native: p.native, onnx: p.onnx, trainBatch: o.trainBatch, inferBatch: o.inferBatch, rounds: o.rounds });
-    rows.push({ ...m, label: p.label });
+  const configs = [
+    ...paths.map((p) => ({ label: p.label, run: () => runChild({ arch, threads: p.threads, native: p.native, onnx: p.onnx, replicas: p.replicas, trainBatch: o.trainBatch, inferBatch: o.inferBatch, rounds: o.rounds }) })),
+    ...(torchVersion ? threadCounts.map((threads) => ({ label: `PyTorch ${torchVersion}`, threads, run: () => measureTorch(arch, threads) })) : []),
+  ];
+  const results: Measurement[][] = configs.map(() => []);
+  for (let rep = 0; rep < o.repeats; rep++) {
+    configs.forEach((c, i) => {
+      console.error(`… ${arch}: ${c.label} (repeat ${rep + 1}/${o.repeats})`);
+      results[i].push(c.run());
+    });
   }
-  if (torchVersion) {
-    for (const threads of cores > 1 ? [1, cores] : [1]) {
-      console.error(`… ${arch}: PyTorch ${torchVersion}, ${threads} thread(s)`);
-      const script = join(projectRoot(), 'bench', 'torch', 'ibinn_throughput.py');
-      const r = spawnSync(o.python, [script, '--arch', arch, '--threads', String(threads), '--train-batch', String(o.trainBatch), '--infer-batch', String(o.inferBatch), '--rounds', String(o.rounds)], { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`PyTorch measurement failed:\n${r.stderr.slice(-3000)}`);
-      rows.push({ ...(lastJsonLine(r.stdout) as Measurement), label: `PyTorch ${torchVersion}` });
-    }
-  }
+  configs.forEach((c, i) => rows.push({ ...merge(results[i]), label: c.label }));
 }
 
 const torchRow = (arch: string, threads: number) => rows.find((r) => r.engine === 'pytorch' && r.arch === arch && r.threads === threads);
@@ -240,7 +280,7 @@ const table = rows.map((r) => {
     inferVsPytorch: r.engine === 'pytorch' ? undefined : ratio(r.inferImagesPerSecond, t?.inferImagesPerSecond),
   };
 });
-const command = `node dist/bench/throughput.js --archs ${o.archs} --rounds ${o.rounds} --train-batch ${o.trainBatch} --infer-batch ${o.inferBatch}`;
+const command = `node dist/bench/throughput.js --archs ${o.archs} --rounds ${o.rounds} --repeats ${o.repeats} --train-batch ${o.trainBatch} --infer-batch ${o.inferBatch}`;
 const report = {
   benchmark: 'throughput',
   machine: `${cores} × ${os.cpus()[0]?.model ?? 'cpu'}`,
@@ -262,7 +302,7 @@ const md = [
   ),
   '',
   `Training: batch ${o.trainBatch} in one pass (IB loss β = 1, gradients, clipping, SGD momentum step); inference: batch ${o.inferBatch}, eval mode, logits and log p(x). ` +
-    `Best and median of ${o.rounds} rounds after warm-up; × PyTorch compares best with best at the same thread count (targets: training ≥ 1.0×, inference ≥ 1.2×). ` +
+    `Best round and median of the per-repeat medians, ${o.rounds} rounds after warm-up in each of ${o.repeats} interleaved repeats; × PyTorch compares best with best at the same thread count (targets: training ≥ 1.0×, inference ≥ 1.2×). ` +
     `${report.machine}. Command: \`${command}\`.`,
 ].join('\n');
 writeFileSync(join(dir, 'throughput.md'), md + '\n');

@@ -31,7 +31,9 @@ dnnl::engine& cpuEngine() {
 }
 
 dnnl::stream& cpuStream() {
-  static dnnl::stream stream(cpuEngine());
+  // One stream and one set of primitive caches per thread: the addon may be loaded by several
+  // worker threads (data-parallel training), and cached primitives own their staging buffers.
+  thread_local dnnl::stream stream(cpuEngine());
   return stream;
 }
 
@@ -291,9 +293,9 @@ T& cached(std::unordered_map<std::string, std::unique_ptr<T>>& cache, const Conv
   return *slot;
 }
 
-std::unordered_map<std::string, std::unique_ptr<ConvForward>> forwardCache;
-std::unordered_map<std::string, std::unique_ptr<ConvBackwardData>> backwardDataCache;
-std::unordered_map<std::string, std::unique_ptr<ConvBackwardWeights>> backwardWeightsCache;
+thread_local std::unordered_map<std::string, std::unique_ptr<ConvForward>> forwardCache;
+thread_local std::unordered_map<std::string, std::unique_ptr<ConvBackwardData>> backwardDataCache;
+thread_local std::unordered_map<std::string, std::unique_ptr<ConvBackwardWeights>> backwardWeightsCache;
 
 // conv2dForward(x, filter, y, geometry[17])
 napi_value Conv2dForward(napi_env env, napi_callback_info info) {
@@ -347,7 +349,7 @@ struct MatMul {
   }
 };
 
-std::unordered_map<std::string, std::unique_ptr<MatMul>> matmulCache;
+thread_local std::unordered_map<std::string, std::unique_ptr<MatMul>> matmulCache;
 
 // matMul(a, b, c, [batch, m, k, n, transA, transB])
 napi_value MatMulKernel(napi_env env, napi_callback_info info) {

@@ -76,8 +76,10 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     .description('Generative classifiers that know what they do not know: train, evaluate and inspect invertible-network classifiers.')
     .option('--backend <name>', 'tensor backend: wasm (default) or cpu', (v) => parseBackendName(v))
     .option('--threads <n>', 'wasm threads (default: TRUSTGC_THREADS, else all cores)', int('threads'))
-    .hook('preAction', async (cmd) => {
-      await initEngine({ backend: cmd.opts().backend, threads: cmd.opts().threads });
+    .hook('preAction', async (cmd, action) => {
+      // data-parallel replicas are the parallelism: each one, this thread included, runs single-threaded
+      const replicas = (action.opts().workers as number | undefined) ?? 1;
+      await initEngine({ backend: cmd.opts().backend, threads: cmd.opts().threads ?? (replicas > 1 ? 1 : undefined) });
     });
 
   program
@@ -92,6 +94,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     .option('--time-budget <seconds>', 'stop (with a checkpoint) after this much training time', num('time budget'))
     .option('--batch-size <n>', 'batch size', int('batch size'), DEFAULT_TRAIN_OPTIONS.batchSize)
     .option('--micro-batch <n>', 'accumulate gradients over chunks of n images (bounds memory)', int('micro batch'))
+    .option('--workers <n>', 'data-parallel replicas (threads), each single-threaded, batch norm per shard; 1 = off', int('workers'), 1)
     .option('--optimizer <kind>', 'sgd | adam', 'sgd')
     .option('--lr <lr>', 'learning rate', num('lr'))
     .option('--momentum <m>', 'SGD momentum', num('momentum'), DEFAULT_TRAIN_OPTIONS.momentum)
@@ -115,7 +118,13 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
       if (o.resume) {
         // a resumed run keeps its stored settings; only an explicit --epochs/--steps/--time-budget applies
         const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
-        const request: ResumeRequest = { outDir: o.out, epochs: given('epochs') ? o.epochs : undefined, maxSteps: o.steps, timeBudgetSeconds: o.timeBudget };
+        const request: ResumeRequest = {
+          outDir: o.out,
+          epochs: given('epochs') ? o.epochs : undefined,
+          maxSteps: o.steps,
+          timeBudgetSeconds: o.timeBudget,
+          workers: given('workers') ? o.workers : undefined,
+        };
         await runTraining(request, true, o.json);
         return;
       }
@@ -132,6 +141,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
         timeBudgetSeconds: o.timeBudget,
         batchSize: o.batchSize,
         microBatch: o.microBatch,
+        workers: o.workers,
         optimizer: o.optimizer,
         lr: o.lr ?? (o.optimizer === 'adam' ? 1e-3 : DEFAULT_TRAIN_OPTIONS.lr),
         momentum: o.momentum,

@@ -28,13 +28,13 @@ function trainReporter(quiet: boolean): Reporter {
     onProgress(done: number, total: number) {
       if (!quiet) phase.update(done, total);
     },
-    onStart({ model, train: ds, state, stepsPerEpoch, resumed }) {
+    onStart({ model, train: ds, state, stepsPerEpoch, resumed, replicas }) {
       const c = model.countParams();
       if (!quiet) {
         console.error(`${resumed ? 'resuming' : 'training'} ${model.config.arch} (${c.total.toLocaleString('en')} parameters) on ${ds.name}: ` +
           `${ds.labels.length} images, ${stepsPerEpoch} steps/epoch, from epoch ${state.epoch} step ${state.step}`);
         const e = engineInfo();
-        console.error(`engine: ${e.backend}${e.backend === 'wasm' ? `, ${e.threads} thread(s)` : ''}${e.native ? ` + ${e.native} kernels on ${e.nativeThreads} thread(s)` : ''}`);
+        console.error(`engine: ${e.backend}${e.backend === 'wasm' ? `, ${e.threads} thread(s)` : ''}${e.native ? ` + ${e.native} kernels on ${e.nativeThreads} thread(s)` : ''}${replicas > 1 ? `, × ${replicas} data-parallel replicas` : ''}`);
       }
     },
     onStep({ state, metrics, imagesPerSecond, stepsPerEpoch }) {

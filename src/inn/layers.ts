@@ -148,14 +148,15 @@ export class BatchNorm extends Layer {
   private recordUpdate(ctx: RunContext, mean: tf.Tensor, variance: tf.Tensor, n: number): void {
     // Running variance is unbiased (PyTorch); kept outside any gradient tape.
     const m = tf.keep(mean.clone());
-    const v = tf.keep(tf.mul(variance, n / Math.max(1, n - 1)));
+    const v = tf.keep(variance.clone());
+    const unbias = n / Math.max(1, n - 1);
     ctx.pending.push({
-      apply: () => {
+      blends: () => {
         const rate = this.cumulative ? 1 / ++this.cumulative.count : this.momentum;
-        tf.tidy(() => {
-          this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - rate), tf.mul(m, rate)));
-          this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - rate), tf.mul(v, rate)));
-        });
+        return [
+          { target: this.runningMean, value: m, rate },
+          { target: this.runningVar, value: v, rate, valueScale: unbias },
+        ];
       },
       dispose: () => tf.dispose([m, v]),
     });

@@ -14,10 +14,48 @@ export interface NamedParam {
   trainable: boolean;
 }
 
+/** target ← (1 − rate)·target + rate·(valueScale·value) */
+export interface StatBlend {
+  target: tf.Variable;
+  value: tf.Tensor;
+  rate: number;
+  /** default 1 (e.g. n/(n − 1) to unbias a variance) */
+  valueScale?: number;
+}
+
 /** Running-statistics update recorded by a BatchNorm layer during a training forward pass. */
 export interface PendingStatUpdate {
-  apply(): void;
+  /** the blends to apply (called once, at commit) */
+  blends(): StatBlend[];
   dispose(): void;
+}
+
+/**
+ * Applies blends with the same rate together: a few kernels on the concatenated statistics
+ * instead of three per statistic (hundreds per step in the IB-INN presets).
+ */
+function applyBlends(blends: StatBlend[]): void {
+  const byRate = new Map<number, StatBlend[]>();
+  for (const b of blends) byRate.set(b.rate, [...(byRate.get(b.rate) ?? []), b]);
+  for (const [rate, group] of byRate) {
+    tf.tidy(() => {
+      const flat = (ts: tf.Tensor[]) => (ts.length === 1 ? tf.reshape(ts[0], [-1]) : tf.concat(ts.map((t) => tf.reshape(t, [-1]))));
+      const targets = flat(group.map((b) => b.target));
+      let values = flat(group.map((b) => b.value));
+      if (group.some((b) => (b.valueScale ?? 1) !== 1)) {
+        const scale = new Float32Array(values.size);
+        let at = 0;
+        for (const b of group) {
+          scale.fill(b.valueScale ?? 1, at, at + b.value.size);
+          at += b.value.size;
+        }
+        values = tf.mul(values, tf.tensor1d(scale));
+      }
+      const blended = tf.add(tf.mul(targets, 1 - rate), tf.mul(values, rate));
+      const pieces = group.length === 1 ? [blended] : tf.split(blended, group.map((b) => b.target.size));
+      group.forEach((b, i) => b.target.assign(tf.reshape(pieces[i], b.target.shape)));
+    });
+  }
 }
 
 export class RunContext {
@@ -42,10 +80,8 @@ export class RunContext {
 
   /** Applies and releases all recorded running-stat updates. */
   commit(): void {
-    for (const p of this.pending) {
-      p.apply();
-      p.dispose();
-    }
+    applyBlends(this.pending.flatMap((p) => p.blends()));
+    for (const p of this.pending) p.dispose();
     this.pending.length = 0;
   }
 

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Classifier } from '../gc/classifier.js';
 import { RunContext } from '../inn/module.js';
 import type { Batch } from '../data/batches.js';
-import type { Optimizer } from './optimizer.js';
+import type { FlatGradients, Optimizer } from './optimizer.js';
 
 export interface StepSettings {
   lr: number;
@@ -30,7 +30,22 @@ export interface StepOutcome {
   finite: boolean;
 }
 
-export class TrainingStep {
+/** Loss terms of a batch (or of a shard, already weighted by its share) and their flat gradients. */
+export interface BatchGradients {
+  loss: number;
+  lx: number;
+  ly: number;
+  accuracy: number;
+  flat: FlatGradients;
+}
+
+/** What the trainer drives: one step per batch (TrainingStep here, DataParallelStep across threads). */
+export interface StepRunner {
+  run(batch: Batch, s: StepSettings): StepOutcome;
+  dispose(): void;
+}
+
+export class TrainingStep implements StepRunner {
   private readonly vars: tf.Variable[];
   /** tfjs variable name → our parameter name (the optimizer's keys) */
   private readonly byVarName = new Map<string, string>();
@@ -49,9 +64,26 @@ export class TrainingStep {
 
   run(batch: Batch, s: StepSettings): StepOutcome {
     const ctx = new RunContext(true, true, s.seed);
-    const { loss, lx, ly, accuracy, named } = this.accumulateGradients(batch, s, ctx);
+    return this.apply(this.gradients(batch, s, ctx), s, ctx);
+  }
+
+  /**
+   * Loss terms and flat gradients of `batch`, each multiplied by `share` (the batch's part of a
+   * larger one whose shards are summed; 1 for a whole batch).
+   */
+  gradients(batch: Batch, s: StepSettings, ctx: RunContext, share = 1): BatchGradients {
+    const { loss, lx, ly, accuracy, named } = this.accumulateGradients(batch, s, ctx, share);
     const flat = this.optimizer.flatten(named);
     tf.dispose([...named.values()]);
+    return { loss, lx, ly, accuracy, flat };
+  }
+
+  /**
+   * Clips and applies summed gradients (disposing them); commits the batch-norm statistics of
+   * `ctx` only when the loss and every gradient are finite.
+   */
+  apply(g: BatchGradients, s: StepSettings, ctx: RunContext): StepOutcome {
+    const { loss, lx, ly, accuracy, flat } = g;
     const gradNorm = flat.norm();
     const finite = Number.isFinite(loss) && Number.isFinite(gradNorm);
     if (finite) {
@@ -65,12 +97,14 @@ export class TrainingStep {
     return { metrics: { loss, lx, ly, accuracy, gradNorm, lr: s.lr }, finite };
   }
 
+  dispose(): void {}
+
   /**
    * Loss value, metrics and summed gradients of one batch, computed in chunks (each chunk's loss
    * weighted by its share of the batch, so the result equals the full-batch gradient up to
    * BatchNorm statistics).
    */
-  private accumulateGradients(batch: Batch, s: StepSettings, ctx: RunContext) {
+  private accumulateGradients(batch: Batch, s: StepSettings, ctx: RunContext, share: number) {
     const [h, w, c] = this.imageShape;
     const n = h * w * c;
     const named = new Map<string, tf.Tensor>();
@@ -80,7 +114,7 @@ export class TrainingStep {
     let accuracy = 0;
     for (let start = 0; start < batch.size; start += s.chunk) {
       const size = Math.min(s.chunk, batch.size - start);
-      const weight = size / batch.size;
+      const weight = (size / batch.size) * share;
       const x = tf.tensor4d(batch.x.subarray(start * n, (start + size) * n), [size, h, w, c]);
       const labels = tf.tensor1d(batch.labels.subarray(start, start + size), 'int32');
       let kept: tf.Tensor[] = [];

@@ -13,6 +13,8 @@ import { TRAINING_CHUNK, defaultConfig } from '../gc/presets.js';
 import type { ArchName, ModelConfig } from '../gc/presets.js';
 import { RunContext } from '../inn/module.js';
 import { TrainingStep } from './step.js';
+import type { StepRunner } from './step.js';
+import { DataParallelStep } from './data_parallel.js';
 import type { NamedParam } from '../inn/module.js';
 import { loadDataset } from '../data/registry.js';
 import { referenceFromDataset, saveReference } from '../eval/ood_reference.js';
@@ -45,6 +47,9 @@ export interface TrainOptions {
   /** split each batch into chunks of this size and accumulate gradients (bounds memory; BN then
    *  normalises per chunk, as data-parallel training does per device); default per architecture */
   microBatch?: number;
+  /** data-parallel replicas (worker threads, this one included), each single-threaded; 1 = off.
+   *  BN then normalises per replica's shard. A hardware setting: a resumed run may change it. */
+  workers?: number;
   optimizer: OptimizerKind;
   lr: number;
   momentum: number;
@@ -116,7 +121,7 @@ export interface StepMetrics {
 }
 
 export interface TrainEvents {
-  onStart?(info: { model: Classifier; train: ImageDataset; state: TrainState; stepsPerEpoch: number; resumed: boolean }): void;
+  onStart?(info: { model: Classifier; train: ImageDataset; state: TrainState; stepsPerEpoch: number; resumed: boolean; replicas: number }): void;
   onStep?(info: { state: TrainState; metrics: StepMetrics; imagesPerSecond: number; stepsPerEpoch: number }): void;
   onEpochEnd?(info: { state: TrainState; eval?: EvalResult }): void;
   onCheckpoint?(path: string, state: TrainState): void;
@@ -190,6 +195,7 @@ export interface ResumeRequest {
   epochs?: number;
   maxSteps?: number;
   timeBudgetSeconds?: number;
+  workers?: number;
 }
 
 /** Continues the run in `request.outDir` from its last checkpoint, with its stored settings. */
@@ -206,7 +212,14 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
     if (!existsSync(ckptPath)) throw new Error(`cannot resume: no checkpoint at ${ckptPath}`);
     const stored = JSON.parse(readFileSync(join(dir, OPTIONS_FILE), 'utf8')) as TrainOptions;
     // a resumed run keeps its settings; only the length of training may be extended
-    opts = { ...stored, epochs: options.epochs ?? stored.epochs, maxSteps: options.maxSteps, timeBudgetSeconds: options.timeBudgetSeconds, outDir: dir };
+    opts = {
+      ...stored,
+      epochs: options.epochs ?? stored.epochs,
+      maxSteps: options.maxSteps,
+      timeBudgetSeconds: options.timeBudgetSeconds,
+      workers: options.workers ?? stored.workers,
+      outDir: dir,
+    };
     config = readConfig(dir);
   } else if (existsSync(ckptPath)) {
     throw new Error(`${dir} already holds a training run: pass --resume to continue it, or choose another --out`);
@@ -236,97 +249,107 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
     writeFileAtomic(join(dir, OPTIONS_FILE), JSON.stringify(opts, null, 2) + '\n');
   }
   const log = (record: object) => appendFileSync(join(dir, METRICS_FILE), JSON.stringify(record) + '\n');
-  events.onStart?.({ model, train, state, stepsPerEpoch, resumed: resume });
 
-  const step = new TrainingStep(model, optimizer);
-  const sessionStart = Date.now();
-  const secondsBefore = state.trainSeconds;
-  let stoppedEarly = false;
-
-  const checkpoint = () => {
-    const path = saveCheckpoint(dir, model, optimizer, state);
-    events.onCheckpoint?.(path, state);
-  };
-  const stopNow = () =>
-    (opts.maxSteps !== undefined && state.step >= opts.maxSteps) ||
-    (opts.timeBudgetSeconds !== undefined && (Date.now() - sessionStart) / 1000 >= opts.timeBudgetSeconds) ||
-    (events.shouldStop?.() ?? false);
-
-  outer: while (!state.finished && state.epoch < opts.epochs) {
-    const order = epochOrder(n, opts.seed, state.epoch);
-    while (state.batchInEpoch < stepsPerEpoch) {
-      if (stopNow()) {
-        stoppedEarly = true;
-        break outer;
-      }
-      const t0 = Date.now();
-      const lr = learningRate(opts.lr, state.epoch + state.batchInEpoch / stepsPerEpoch, opts.lrDecayEpochs, opts.lrDecayFactor);
-      const b = state.batchInEpoch;
-      const batch = makeBatch(train, order.subarray(b * opts.batchSize, (b + 1) * opts.batchSize), opts.augment, stepRng(opts.seed, state.step));
-      const { metrics: m, finite } = step.run(batch, {
-        lr,
-        scale: state.step < opts.burnInSteps ? opts.burnInFactor : 1,
-        chunk: opts.microBatch ?? TRAINING_CHUNK[model.config.arch],
-        beta: opts.beta,
-        labelSmoothing,
-        clipNorm: opts.clipNorm,
-        seed: stepRng(opts.seed + 2, state.step).nextUint32(),
-      });
-      const { loss, lx, ly, accuracy, gradNorm } = m;
-      if (!finite) {
-        log({ type: 'diverged', step: state.step, epoch: state.epoch, loss, gradNorm });
-        throw new TrainingDivergedError(
-          `training diverged at step ${state.step} (loss ${loss}, gradient norm ${gradNorm}); ` +
-            `the last good checkpoint is kept in ${dir} — lower --lr or raise --clip and resume with --resume`,
-        );
-      }
-      state.step += 1;
-      state.batchInEpoch += 1;
-      const seconds = (Date.now() - t0) / 1000;
-      state.trainSeconds = secondsBefore + (Date.now() - sessionStart) / 1000;
-      const metrics: StepMetrics = { loss, lx, ly, accuracy, gradNorm, lr };
-      events.onStep?.({ state, metrics, imagesPerSecond: batch.size / seconds, stepsPerEpoch });
-      if (state.step % opts.logEverySteps === 0) {
-        log({ type: 'train', step: state.step, epoch: state.epoch + state.batchInEpoch / stepsPerEpoch, ...metrics, imagesPerSecond: batch.size / seconds, time: state.trainSeconds });
-      }
-      if (state.step % opts.checkpointEverySteps === 0) checkpoint();
-      await new Promise((r) => setImmediate(r)); // let signal handlers run between steps
-    }
-    state.epoch += 1;
-    state.batchInEpoch = 0;
-    let evalResult: EvalResult | undefined;
-    if (opts.evalEveryEpochs > 0 && state.epoch % opts.evalEveryEpochs === 0 && state.epoch < opts.epochs) {
-      events.onPhase?.('evaluating');
-      evalResult = await evaluate(model, firstN(test, opts.evalLimit), { onProgress });
-      log({ type: 'eval', step: state.step, epoch: state.epoch, ...evalResult });
-    }
-    events.onEpochEnd?.({ state, eval: evalResult });
-    checkpoint();
-  }
-
-  if (stoppedEarly) {
-    checkpoint();
+  const workers = opts.workers ?? 1;
+  const step: StepRunner = workers > 1
+    ? await DataParallelStep.create(model, optimizer, { replicas: workers, maxBatch: opts.batchSize })
+    : new TrainingStep(model, optimizer);
+  events.onStart?.({ model, train, state, stepsPerEpoch, resumed: resume, replicas: workers });
+  try {
+    return await runSteps();
+  } finally {
+    step.dispose();
     optimizer.dispose();
-    return { state, model, stoppedEarly: true };
   }
 
-  // Finished: re-estimate BN statistics, save the model, evaluate on the whole test set.
-  if (!state.finished) {
-    events.onPhase?.('re-estimating batch-norm statistics');
-    reestimateBatchNorm(model, train, opts, opts.bnReestimateBatches);
-    state.finished = true;
-    checkpoint();
+  async function runSteps(): Promise<TrainResult> {
+    const sessionStart = Date.now();
+    const secondsBefore = state.trainSeconds;
+    let stoppedEarly = false;
+
+    const checkpoint = () => {
+      const path = saveCheckpoint(dir, model, optimizer, state);
+      events.onCheckpoint?.(path, state);
+    };
+    const stopNow = () =>
+      (opts.maxSteps !== undefined && state.step >= opts.maxSteps) ||
+      (opts.timeBudgetSeconds !== undefined && (Date.now() - sessionStart) / 1000 >= opts.timeBudgetSeconds) ||
+      (events.shouldStop?.() ?? false);
+
+    outer: while (!state.finished && state.epoch < opts.epochs) {
+      const order = epochOrder(n, opts.seed, state.epoch);
+      while (state.batchInEpoch < stepsPerEpoch) {
+        if (stopNow()) {
+          stoppedEarly = true;
+          break outer;
+        }
+        const t0 = Date.now();
+        const lr = learningRate(opts.lr, state.epoch + state.batchInEpoch / stepsPerEpoch, opts.lrDecayEpochs, opts.lrDecayFactor);
+        const b = state.batchInEpoch;
+        const batch = makeBatch(train, order.subarray(b * opts.batchSize, (b + 1) * opts.batchSize), opts.augment, stepRng(opts.seed, state.step));
+        const { metrics: m, finite } = step.run(batch, {
+          lr,
+          scale: state.step < opts.burnInSteps ? opts.burnInFactor : 1,
+          chunk: opts.microBatch ?? TRAINING_CHUNK[model.config.arch],
+          beta: opts.beta,
+          labelSmoothing,
+          clipNorm: opts.clipNorm,
+          seed: stepRng(opts.seed + 2, state.step).nextUint32(),
+        });
+        const { loss, lx, ly, accuracy, gradNorm } = m;
+        if (!finite) {
+          log({ type: 'diverged', step: state.step, epoch: state.epoch, loss, gradNorm });
+          throw new TrainingDivergedError(
+            `training diverged at step ${state.step} (loss ${loss}, gradient norm ${gradNorm}); ` +
+              `the last good checkpoint is kept in ${dir} — lower --lr or raise --clip and resume with --resume`,
+          );
+        }
+        state.step += 1;
+        state.batchInEpoch += 1;
+        const seconds = (Date.now() - t0) / 1000;
+        state.trainSeconds = secondsBefore + (Date.now() - sessionStart) / 1000;
+        const metrics: StepMetrics = { loss, lx, ly, accuracy, gradNorm, lr };
+        events.onStep?.({ state, metrics, imagesPerSecond: batch.size / seconds, stepsPerEpoch });
+        if (state.step % opts.logEverySteps === 0) {
+          log({ type: 'train', step: state.step, epoch: state.epoch + state.batchInEpoch / stepsPerEpoch, ...metrics, imagesPerSecond: batch.size / seconds, time: state.trainSeconds });
+        }
+        if (state.step % opts.checkpointEverySteps === 0) checkpoint();
+        await new Promise((r) => setImmediate(r)); // let signal handlers run between steps
+      }
+      state.epoch += 1;
+      state.batchInEpoch = 0;
+      let evalResult: EvalResult | undefined;
+      if (opts.evalEveryEpochs > 0 && state.epoch % opts.evalEveryEpochs === 0 && state.epoch < opts.epochs) {
+        events.onPhase?.('evaluating');
+        evalResult = await evaluate(model, firstN(test, opts.evalLimit), { onProgress });
+        log({ type: 'eval', step: state.step, epoch: state.epoch, ...evalResult });
+      }
+      events.onEpochEnd?.({ state, eval: evalResult });
+      checkpoint();
+    }
+
+    if (stoppedEarly) {
+      checkpoint();
+      return { state, model, stoppedEarly: true };
+    }
+
+    // Finished: re-estimate BN statistics, save the model, evaluate on the whole test set.
+    if (!state.finished) {
+      events.onPhase?.('re-estimating batch-norm statistics');
+      reestimateBatchNorm(model, train, opts, opts.bnReestimateBatches);
+      state.finished = true;
+      checkpoint();
+    }
+    saveModel(dir, model);
+    // training-set likelihoods: the reference `predict` and the OoD tests compare new images with
+    if (model.kind === 'gc') {
+      events.onPhase?.('scoring training images for OoD tests');
+      saveReference(dir, await referenceFromDataset(model, train, OOD_REFERENCE_IMAGES));
+    }
+    events.onPhase?.('evaluating on the test set');
+    const final = await evaluate(model, test, { onProgress });
+    log({ type: 'final', step: state.step, epoch: state.epoch, ...final });
+    writeFileAtomic(join(dir, EVAL_FILE), JSON.stringify(final, null, 2) + '\n');
+    return { state, model, stoppedEarly: false, final };
   }
-  saveModel(dir, model);
-  // training-set likelihoods: the reference `predict` and the OoD tests compare new images with
-  if (model.kind === 'gc') {
-    events.onPhase?.('scoring training images for OoD tests');
-    saveReference(dir, await referenceFromDataset(model, train, OOD_REFERENCE_IMAGES));
-  }
-  events.onPhase?.('evaluating on the test set');
-  const final = await evaluate(model, test, { onProgress });
-  log({ type: 'final', step: state.step, epoch: state.epoch, ...final });
-  writeFileAtomic(join(dir, EVAL_FILE), JSON.stringify(final, null, 2) + '\n');
-  optimizer.dispose();
-  return { state, model, stoppedEarly: false, final };
 }
