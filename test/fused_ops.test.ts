@@ -3,8 +3,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, randomArray, tf } from './helpers.js';
 import { initEngine } from '../src/engine/backend.js';
 import { nativeAddonPath, nativeStatus } from '../src/engine/native_kernels.js';
-import { FUSED_KERNELS, batchNormTraining, setFusedKernels, softClampAffine } from '../src/inn/fused_ops.js';
+import { FUSED_KERNELS, batchNormTraining, channelAffine, setFusedKernels, softClampAffine } from '../src/inn/fused_ops.js';
 import type { SoftClampAffineOptions } from '../src/inn/fused_ops.js';
+import { Optimizer } from '../src/train/optimizer.js';
+import type { OptimizerKind } from '../src/train/optimizer.js';
 
 const built = existsSync(nativeAddonPath()) && process.env.TRUSTGC_NATIVE !== '0';
 
@@ -65,6 +67,25 @@ describe.skipIf(!built)('fused kernels (native addon) equal the composite tfjs o
     });
   }
 
+  for (const relu of [false, true]) {
+    it(`per-channel affine map${relu ? ' + ReLU' : ''} (ActNorm, evaluation-mode batch norm): output and gradients`, async () => {
+      const shape: [number, number, number, number] = [2, 3, 5, 4];
+      const x = tf.tensor4d(randomArray(120, 11).map((v) => 3 * v), shape);
+      const scale = tf.tensor1d(randomArray(4, 12).map((v) => 1 + v));
+      const shift = tf.tensor1d(randomArray(4, 13));
+      const w = tf.tensor4d(randomArray(120, 14), shape);
+      const loss = (xi: tf.Tensor, si: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(channelAffine(xi, si, bi, relu), w));
+      const r = both(() => [channelAffine(x, scale, shift, relu), ...tf.grads(loss)([x, scale, shift])]);
+      for (let i = 0; i < 4; i++) expect(maxAbsDiff(r.fused[i], r.composite[i])).toBeLessThan(2e-5);
+      if (relu) expect(r.fused[0].filter((v) => v === 0).length).toBeGreaterThan(10);
+      const names = await kernelNames(() => void tf.grads(loss)([x, scale, shift]));
+      expect(names).toContain(FUSED_KERNELS.channelAffine);
+      expect(names).toContain(FUSED_KERNELS.channelAffineGrad);
+      expect(() => channelAffine(x, tf.ones([3]), shift)).toThrow(/one value per channel \(4\)/);
+      tf.dispose([x, scale, shift, w]);
+    });
+  }
+
   const affineCases: Array<{ name: string; shape: number[]; options: SoftClampAffineOptions }> = [
     { name: 'IB-INN coupling (NHWC)', shape: [2, 3, 4, 5], options: { clamp: 0.7, inScale: 0.1, shiftScale: 1 } },
     { name: 'ImageNet coupling (scaled shift)', shape: [3, 2, 2, 4], options: { clamp: 0.7, inScale: 0.1, shiftScale: 0.1 } },
@@ -111,6 +132,45 @@ describe.skipIf(!built)('fused kernels (native addon) equal the composite tfjs o
         expect((lossAt(uv, up) - lossAt(uv, dn)) / (2 * h)).toBeCloseTo(ga[i], 2);
       }
       tf.dispose([u, a, wv, wl]);
+    });
+  }
+
+  for (const kind of ['sgd', 'adam'] as OptimizerKind[]) {
+    it(`${kind} update of parameter groups (weight decay, momentum or none, clipping scale): fused equals composite over 3 steps`, () => {
+      const run = (on: boolean) => {
+        setFusedKernels(on);
+        try {
+          const params = [[3, 4], [5], [2, 2, 3]].map((shape, k) => ({
+            name: `p${k}`,
+            variable: tf.tidy(() => tf.variable(tf.tensor(randomArray(shape.reduce((a, b) => a * b, 1), 20 + k), shape))),
+            trainable: true,
+          }));
+          const opt = new Optimizer(
+            [
+              { name: 'a', params: params.slice(0, 2), lrScale: 1, momentum: 0.9, weightDecay: 1e-2 },
+              { name: 'b', params: params.slice(2), lrScale: 3, momentum: 0, weightDecay: 0 },
+            ],
+            { kind },
+          );
+          for (let step = 0; step < 3; step++) {
+            const grads = new Map(params.map((p, k) => [p.name, tf.tensor(randomArray(p.variable.size, 40 + 3 * step + k), p.variable.shape)] as [string, tf.Tensor]));
+            opt.apply(grads, 0.05, step === 1 ? 0.5 : 1);
+            tf.dispose([...grads.values()]);
+          }
+          const out = [...params.map((p) => p.variable.dataSync().slice()), ...opt.stateArrays().map((a) => a.data.slice())] as Float32Array[];
+          params.forEach((p) => p.variable.dispose());
+          opt.dispose();
+          return out;
+        } finally {
+          setFusedKernels(true);
+        }
+      };
+      const before = tf.memory().numTensors;
+      const composite = run(false);
+      const fusedOut = run(true);
+      expect(tf.memory().numTensors).toBe(before); // nothing left behind by either path
+      expect(fusedOut.length).toBe(composite.length);
+      for (let i = 0; i < composite.length; i++) expect(maxAbsDiff(fusedOut[i], composite[i])).toBeLessThan(1e-6);
     });
   }
 

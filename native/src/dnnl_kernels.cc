@@ -429,6 +429,77 @@ napi_value AffineBackward(napi_env env, napi_callback_info info) {
   });
 }
 
+// channelAffineForward(x, scale, shift, y, [rows, c, relu])
+napi_value ChannelAffineForward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 5);
+    auto d = numberArray(env, a[4], 3, "dims");
+    const int64_t rows = static_cast<int64_t>(d[0]), c = static_cast<int64_t>(d[1]);
+    trustgc::channelAffineForward(floatData(env, a[0], rows * c, "x"), floatData(env, a[1], c, "scale"),
+                                  floatData(env, a[2], c, "shift"), floatData(env, a[3], rows * c, "y"), rows, c,
+                                  d[2] != 0);
+  });
+}
+
+// channelAffineBackward(dy, x, y | null, scale, dx, dscale, dshift, [rows, c]); y only for the relu variant
+napi_value ChannelAffineBackward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 8);
+    auto d = numberArray(env, a[7], 2, "dims");
+    const int64_t rows = static_cast<int64_t>(d[0]), c = static_cast<int64_t>(d[1]);
+    napi_valuetype yType;
+    napi_typeof(env, a[2], &yType);
+    const float* y = yType == napi_null ? nullptr : floatData(env, a[2], rows * c, "y");
+    trustgc::channelAffineBackward(floatData(env, a[0], rows * c, "dy"), floatData(env, a[1], rows * c, "x"), y,
+                                   floatData(env, a[3], c, "scale"), floatData(env, a[4], rows * c, "dx"),
+                                   floatData(env, a[5], c, "dscale"), floatData(env, a[6], c, "dshift"), rows, c);
+  });
+}
+
+std::vector<float*> floatViews(napi_env env, napi_value list, const std::vector<int64_t>& sizes, const char* name) {
+  bool isArray = false;
+  napi_is_array(env, list, &isArray);
+  if (!isArray) throw ArgError{std::string(name) + " must be an array of Float32Arrays"};
+  uint32_t length = 0;
+  napi_get_array_length(env, list, &length);
+  if (length != sizes.size()) throw ArgError{std::string(name) + " must have " + std::to_string(sizes.size()) + " entries"};
+  std::vector<float*> out(length);
+  for (uint32_t i = 0; i < length; i++) {
+    napi_value item;
+    napi_get_element(env, list, i, &item);
+    out[i] = floatData(env, item, sizes[i], name);
+  }
+  return out;
+}
+
+// optimizerStep(g, slotsIn[], slotsOut[], params[], paramsOut[], sizes[],
+//               [adam, lr, gradScale, weightDecay, momentum, beta1, beta2, eps, bc1, bc2])
+napi_value OptimizerStepKernel(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 7);
+    uint32_t count = 0;
+    napi_get_array_length(env, a[5], &count);
+    auto sizes = intArray(env, a[5], count, "sizes");
+    int64_t total = 0;
+    for (int64_t n : sizes) total += n;
+    auto h = numberArray(env, a[6], 10, "hyper");
+    trustgc::OptimizerStep o{h[0] != 0, 0, h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9]};
+    uint32_t slotCount = 0;
+    napi_get_array_length(env, a[1], &slotCount);
+    o.slots = static_cast<int>(slotCount);
+    if (o.adam && o.slots != 2) throw ArgError{"Adam needs two slots"};
+    if (!o.adam && o.slots > 1) throw ArgError{"SGD takes at most one slot"};
+    std::vector<int64_t> slotSizes(slotCount, total);
+    auto slotsIn = floatViews(env, a[1], slotSizes, "slotsIn");
+    auto slotsOut = floatViews(env, a[2], slotSizes, "slotsOut");
+    auto params = floatViews(env, a[3], sizes, "params");
+    auto paramsOut = floatViews(env, a[4], sizes, "paramsOut");
+    std::vector<const float*> slotsInC(slotsIn.begin(), slotsIn.end()), paramsC(params.begin(), params.end());
+    trustgc::optimizerStep(o, floatData(env, a[0], total, "g"), slotsInC.data(), slotsOut.data(), paramsC.data(),
+                           paramsOut.data(), sizes.data(), static_cast<int64_t>(sizes.size()));
+  });
+}
+
 // ---------------------------------------------------------------- threads and info
 
 napi_value SetNumThreads(napi_env env, napi_callback_info info) {
@@ -465,6 +536,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"batchNormBackward", nullptr, BatchNormBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"affineForward", nullptr, AffineForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"affineBackward", nullptr, AffineBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"channelAffineForward", nullptr, ChannelAffineForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"channelAffineBackward", nullptr, ChannelAffineBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"optimizerStep", nullptr, OptimizerStepKernel, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setNumThreads", nullptr, SetNumThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"getNumThreads", nullptr, GetNumThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"version", nullptr, Version, nullptr, nullptr, nullptr, napi_default, nullptr},

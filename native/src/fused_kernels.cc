@@ -152,4 +152,87 @@ void softClampAffineBackward(const float* dv, const float* dlogdet, const float*
   }
 }
 
+void channelAffineForward(const float* x, const float* scale, const float* shift, float* y, int64_t rows, int64_t c,
+                          bool relu) {
+  for (int64_t r = 0; r < rows; r++) {
+    const float* __restrict xr = x + r * c;
+    float* __restrict yr = y + r * c;
+    if (relu) {
+      for (int64_t k = 0; k < c; k++) yr[k] = std::max(0.f, xr[k] * scale[k] + shift[k]);
+    } else {
+      for (int64_t k = 0; k < c; k++) yr[k] = xr[k] * scale[k] + shift[k];
+    }
+  }
+}
+
+void channelAffineBackward(const float* dy, const float* x, const float* y, const float* scale, float* dx,
+                           float* dscale, float* dshift, int64_t rows, int64_t c) {
+  std::vector<double> sumDy(c, 0.0), sumDyX(c, 0.0);
+  for (int64_t r = 0; r < rows; r++) {
+    const float* __restrict dr = dy + r * c;
+    const float* __restrict xr = x + r * c;
+    float* __restrict out = dx + r * c;
+    if (y) {
+      const float* __restrict yr = y + r * c;
+      for (int64_t k = 0; k < c; k++) {
+        const float d = dr[k] * (yr[k] > 0.f ? 1.f : 0.f);
+        out[k] = d * scale[k];
+        sumDy[k] += d;
+        sumDyX[k] += static_cast<double>(d) * xr[k];
+      }
+    } else {
+      for (int64_t k = 0; k < c; k++) {
+        out[k] = dr[k] * scale[k];
+        sumDy[k] += dr[k];
+        sumDyX[k] += static_cast<double>(dr[k]) * xr[k];
+      }
+    }
+  }
+  for (int64_t k = 0; k < c; k++) {
+    dscale[k] = static_cast<float>(sumDyX[k]);
+    dshift[k] = static_cast<float>(sumDy[k]);
+  }
+}
+
+void optimizerStep(const OptimizerStep& o, const float* g, const float* const* slotsIn, float* const* slotsOut,
+                   const float* const* params, float* const* paramsOut, const int64_t* sizes, int64_t count) {
+  const float lr = static_cast<float>(o.lr), gs = static_cast<float>(o.gradScale), wd = static_cast<float>(o.weightDecay);
+  int64_t at = 0;  // position in the flat gradient and slots
+  for (int64_t k = 0; k < count; k++) {
+    const float* __restrict theta = params[k];
+    float* __restrict out = paramsOut[k];
+    const float* __restrict gk = g + at;
+    const int64_t n = sizes[k];
+    if (!o.adam) {
+      const float mu = static_cast<float>(o.momentum);
+      if (o.slots > 0) {
+        const float* __restrict s = slotsIn[0] + at;
+        float* __restrict so = slotsOut[0] + at;
+        for (int64_t i = 0; i < n; i++) {
+          const float gi = gk[i] * gs + theta[i] * wd;
+          so[i] = s[i] * mu + gi;
+          out[i] = theta[i] - so[i] * lr;
+        }
+      } else {
+        for (int64_t i = 0; i < n; i++) out[i] = theta[i] - (gk[i] * gs + theta[i] * wd) * lr;
+      }
+    } else {
+      const float b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2), eps = static_cast<float>(o.eps);
+      const float c1 = static_cast<float>(1 - o.beta1), c2 = static_cast<float>(1 - o.beta2);
+      const float bc1 = static_cast<float>(o.bc1), bc2 = static_cast<float>(o.bc2);
+      const float* __restrict m = slotsIn[0] + at;
+      const float* __restrict v = slotsIn[1] + at;
+      float* __restrict mo = slotsOut[0] + at;
+      float* __restrict vo = slotsOut[1] + at;
+      for (int64_t i = 0; i < n; i++) {
+        const float gi = gk[i] * gs + theta[i] * wd;
+        mo[i] = m[i] * b1 + gi * c1;
+        vo[i] = v[i] * b2 + gi * gi * c2;
+        out[i] = theta[i] - (mo[i] / bc1) / (std::sqrt(vo[i] / bc2) + eps) * lr;
+      }
+    }
+    at += n;
+  }
+}
+
 }  // namespace trustgc

@@ -27,4 +27,25 @@ void softClampAffineBackward(const float* dv, const float* dlogdet, const float*
                              float* da, int64_t samples, int64_t rowsPerSample, int64_t c, double clamp,
                              double inScale, double shiftScale);
 
+// y = x·scale + shift per channel (x [rows, c]), then max(0, ·) when relu is set.
+void channelAffineForward(const float* x, const float* scale, const float* shift, float* y, int64_t rows, int64_t c,
+                          bool relu);
+
+// dx = dy·scale, dscale = Σ dy·x, dshift = Σ dy (dy counted only where y > 0 when y is given).
+void channelAffineBackward(const float* dy, const float* x, const float* y, const float* scale, float* dx,
+                           float* dscale, float* dshift, int64_t rows, int64_t c);
+
+// One optimizer update over a parameter group: the flat gradient g runs over the parameters end to
+// end, as do the slots (SGD momentum buffer; Adam first and second moments). Per element, with
+// g' = gradScale·g + weightDecay·θ:
+//   SGD:  s = momentum·s + g' (if it has a slot), θ −= lr·s (or lr·g')
+//   Adam: m = β1·m + (1 − β1)·g', v = β2·v + (1 − β2)·g'², θ −= lr·(m/bc1)/(√(v/bc2) + eps)
+struct OptimizerStep {
+  bool adam;
+  int slots;
+  double lr, gradScale, weightDecay, momentum, beta1, beta2, eps, bc1, bc2;
+};
+void optimizerStep(const OptimizerStep& o, const float* g, const float* const* slotsIn, float* const* slotsOut,
+                   const float* const* params, float* const* paramsOut, const int64_t* sizes, int64_t count);
+
 }  // namespace trustgc

@@ -4,7 +4,7 @@
  * matmul for the wasm backend. The addon reads and writes tensors in place on the wasm heap, so a
  * kernel costs no copies; everything else stays on wasm. Shapes the addon does not cover fall back
  * to the wasm kernels. It also supplies the fused kernels of src/inn/fused_ops.ts (training batch
- * norm, soft-clamped affine coupling), which the wasm backend does not have. Disable with
+ * norm, per-channel affine, soft-clamped affine coupling), which the wasm backend does not have. Disable with
  * TRUSTGC_NATIVE=0.
  */
 import { createRequire } from 'node:module';
@@ -26,6 +26,9 @@ export interface NativeAddon {
   matMul(a: Float32Array, b: Float32Array, c: Float32Array, dims: number[]): void;
   batchNormForward(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, invStd: Float32Array, dims: number[]): void;
   batchNormBackward(dy: Float32Array, x: Float32Array, y: Float32Array | null, mean: Float32Array, invStd: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, dims: number[]): void;
+  channelAffineForward(x: Float32Array, scale: Float32Array, shift: Float32Array, y: Float32Array, dims: number[]): void;
+  channelAffineBackward(dy: Float32Array, x: Float32Array, y: Float32Array | null, scale: Float32Array, dx: Float32Array, dscale: Float32Array, dshift: Float32Array, dims: number[]): void;
+  optimizerStep(g: Float32Array, slotsIn: Float32Array[], slotsOut: Float32Array[], params: Float32Array[], paramsOut: Float32Array[], sizes: number[], hyper: number[]): void;
   affineForward(u: Float32Array, a: Float32Array, v: Float32Array, logdet: Float32Array, dims: number[]): void;
   affineBackward(dv: Float32Array, dlogdet: Float32Array, u: Float32Array, a: Float32Array, du: Float32Array, da: Float32Array, dims: number[]): void;
   setNumThreads(n: number): void;
@@ -238,7 +241,7 @@ export function registerNativeKernels(lib: NativeAddon): void {
 /** The fused kernels of src/inn/fused_ops.ts, run by the addon on the wasm heap. */
 function registerFusedKernels(lib: NativeAddon): void {
   type Args = { inputs: Record<string, TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> };
-  const register = (kernelName: string, kernelFunc: (args: Args) => TensorInfo[]) =>
+  const register = (kernelName: string, kernelFunc: (args: Args) => TensorInfo[] | TensorInfo) =>
     tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
   const requireFloat = (name: string, inputs: Record<string, TensorInfo>) => {
     for (const [k, t] of Object.entries(inputs)) {
@@ -265,6 +268,48 @@ function registerFusedKernels(lib: NativeAddon): void {
     const outs = [backend.makeOutput(x.shape, 'float32'), backend.makeOutput([c], 'float32'), backend.makeOutput([c], 'float32')];
     const [pdy, px, pm, ps, pg, pdx, pdg, pdb] = [dy, x, mean, invStd, gamma, ...outs].map((t) => view(backend, t));
     lib.batchNormBackward(pdy, px, y ? view(backend, y) : null, pm, ps, pg, pdx, pdg, pdb, [x.shape.reduce((a, b) => a * b, 1) / c, c]);
+    return outs;
+  });
+
+  const rowsOf = (x: TensorInfo) => x.shape.reduce((a, b) => a * b, 1) / x.shape[x.shape.length - 1];
+
+  register(FUSED_KERNELS.channelAffine, ({ inputs, backend, attrs }) => {
+    requireFloat(FUSED_KERNELS.channelAffine, inputs);
+    const { x, scale, shift } = inputs;
+    const c = x.shape[x.shape.length - 1];
+    const y = backend.makeOutput(x.shape, 'float32');
+    lib.channelAffineForward(view(backend, x), view(backend, scale), view(backend, shift), view(backend, y), [rowsOf(x), c, attrs.relu ? 1 : 0]);
+    return y; // one output: tfjs then hands back a tensor, not a list
+  });
+
+  register(FUSED_KERNELS.channelAffineGrad, ({ inputs, backend }) => {
+    requireFloat(FUSED_KERNELS.channelAffineGrad, inputs);
+    const { dy, x, y, scale } = inputs;
+    const c = x.shape[x.shape.length - 1];
+    const outs = [backend.makeOutput(x.shape, 'float32'), backend.makeOutput([c], 'float32'), backend.makeOutput([c], 'float32')];
+    const [pdx, pds, pdb] = outs.map((t) => view(backend, t));
+    lib.channelAffineBackward(view(backend, dy), view(backend, x), y ? view(backend, y) : null, view(backend, scale), pdx, pds, pdb, [rowsOf(x), c]);
+    return outs;
+  });
+
+  // inputs g, s0[, s1], p0 … p(n−1); outputs the new slots, then the new parameters
+  register(FUSED_KERNELS.optimizerStep, ({ inputs, backend, attrs }) => {
+    requireFloat(FUSED_KERNELS.optimizerStep, inputs);
+    const slots = attrs.slots as number;
+    const count = attrs.params as number;
+    const slotIn = Array.from({ length: slots }, (_, i) => inputs[`s${i}`]);
+    const paramIn = Array.from({ length: count }, (_, i) => inputs[`p${i}`]);
+    const outs = [...slotIn.map((t) => backend.makeOutput(t.shape, 'float32')), ...paramIn.map((t) => backend.makeOutput(t.shape, 'float32'))];
+    const v = (t: TensorInfo) => view(backend, t);
+    lib.optimizerStep(
+      v(inputs.g),
+      slotIn.map(v),
+      outs.slice(0, slots).map(v),
+      paramIn.map(v),
+      outs.slice(slots).map(v),
+      paramIn.map((t) => t.shape.reduce((a, b) => a * b, 1)),
+      ['adam', 'lr', 'gradScale', 'weightDecay', 'momentum', 'beta1', 'beta2', 'eps', 'bc1', 'bc2'].map((k) => Number(attrs[k])),
+    );
     return outs;
   });
 

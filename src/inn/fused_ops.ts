@@ -13,8 +13,12 @@ import { sumPerSample } from './module.js';
 export const FUSED_KERNELS = {
   batchNorm: 'TrustgcBatchNormTrain',
   batchNormGrad: 'TrustgcBatchNormTrainGrad',
+  channelAffine: 'TrustgcChannelAffine',
+  channelAffineGrad: 'TrustgcChannelAffineGrad',
   affine: 'TrustgcSoftClampAffine',
   affineGrad: 'TrustgcSoftClampAffineGrad',
+  /** the optimizer update of a parameter group (src/train/optimizer.ts) */
+  optimizerStep: 'TrustgcOptimizerStep',
 } as const;
 
 // (no `process` in the browser)
@@ -29,7 +33,8 @@ export function fusedKernelsEnabled(): boolean {
   return fusedEnabled;
 }
 
-function fused(kernel: string): boolean {
+/** Whether the active backend runs `kernel` fused (and fused kernels are enabled). */
+export function fused(kernel: string): boolean {
   return fusedEnabled && tf.getKernel(kernel, tf.getBackend()) !== undefined;
 }
 
@@ -48,6 +53,18 @@ tf.registerGradient({
     const inputs: tf.NamedTensorMap = attrs.relu ? { dy, x, y, mean, invStd, gamma } : { dy, x, mean, invStd, gamma };
     const [dx, dGamma, dBeta] = tf.engine().runKernel(FUSED_KERNELS.batchNormGrad, inputs, {}) as tf.Tensor[];
     return { x: () => dx, gamma: () => dGamma, beta: () => dBeta };
+  },
+});
+
+tf.registerGradient({
+  kernelName: FUSED_KERNELS.channelAffine,
+  inputsToSave: ['x', 'scale'],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, scale, y] = saved;
+    const inputs: tf.NamedTensorMap = attrs.relu ? { dy: dy as tf.Tensor, x, y, scale } : { dy: dy as tf.Tensor, x, scale };
+    const [dx, dScale, dShift] = tf.engine().runKernel(FUSED_KERNELS.channelAffineGrad, inputs, {}) as tf.Tensor[];
+    return { x: () => dx, scale: () => dScale, shift: () => dShift };
   },
 });
 
@@ -115,6 +132,27 @@ export function batchNormTraining(
     };
   };
   const y = tf.customGrad(forward as Parameters<typeof tf.customGrad>[0])(x, gamma, beta);
+  return relu ? tf.relu(y) : y;
+}
+
+// ------------------------------------------------------------------ per-channel affine map
+
+/**
+ * y = x·scale + shift with per-channel (last axis) scale and shift, optionally followed by
+ * max(0, ·): ActNorm, and batch norm with running statistics (evaluation) and its ReLU.
+ *
+ * Fused kernels: TrustgcChannelAffine {x, scale, shift} (relu) → y;
+ * TrustgcChannelAffineGrad {dy, x, [y,] scale} → [dx, dScale, dShift] (y: relu variant).
+ */
+export function channelAffine(x: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, relu = false): tf.Tensor {
+  const c = x.shape[x.rank - 1];
+  if (scale.size !== c || shift.size !== c) {
+    throw new Error(`channelAffine: scale [${scale.shape}] and shift [${shift.shape}] must have one value per channel (${c})`);
+  }
+  if (fused(FUSED_KERNELS.channelAffine) && x.dtype === 'float32' && scale.dtype === 'float32' && shift.dtype === 'float32') {
+    return tf.engine().runKernel(FUSED_KERNELS.channelAffine, { x, scale: tf.reshape(scale, [c]), shift: tf.reshape(shift, [c]) }, { relu }) as tf.Tensor;
+  }
+  const y = tf.add(tf.mul(x, scale), shift);
   return relu ? tf.relu(y) : y;
 }
 

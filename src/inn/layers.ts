@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Module, RunContext, EVAL } from './module.js';
 import { MersenneTwister } from '../util/rng.js';
-import { batchNormTraining } from './fused_ops.js';
+import { batchNormTraining, channelAffine } from './fused_ops.js';
 
 export abstract class Layer extends Module {
   abstract apply(x: tf.Tensor, ctx?: RunContext): tf.Tensor;
@@ -130,8 +130,7 @@ export class BatchNorm extends Layer {
     if (!ctx.training) {
       const scale = tf.mul(this.gamma, tf.rsqrt(tf.add(this.runningVar, this.eps)));
       const shift = tf.sub(this.beta, tf.mul(this.runningMean, scale));
-      const y = tf.add(tf.mul(x, scale), shift);
-      return relu ? tf.relu(y) : y;
+      return channelAffine(x, scale, shift, relu);
     }
     return batchNormTraining(
       x,

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { InvertibleModule } from './module.js';
 import { gatherChannels, mixChannels } from './ops.js';
+import { channelAffine } from './fused_ops.js';
 import { MersenneTwister, randomOrthogonal } from '../util/rng.js';
 
 export type ActNormKind = 'softplus' | 'exp' | 'none';
@@ -93,7 +94,7 @@ export abstract class PostCouplingBlock extends InvertibleModule {
     if (!this.gamma || !this.offset) return [v, logdet];
     const logS = this.logScale();
     const pixels = v.size / v.shape[0] / v.shape[v.rank - 1];
-    return [tf.add(tf.mul(v, tf.exp(logS)), this.offset), tf.add(logdet, tf.mul(tf.sum(logS), pixels))];
+    return [channelAffine(v, tf.exp(logS), this.offset), tf.add(logdet, tf.mul(tf.sum(logS), pixels))];
   }
 
   private actNormInverse(y: tf.Tensor): tf.Tensor {

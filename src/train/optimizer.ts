@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedParam } from '../inn/module.js';
 import type { NamedArray, SafetensorsFile } from '../io/safetensors.js';
+import { FUSED_KERNELS, fused } from '../inn/fused_ops.js';
 
 export type OptimizerKind = 'sgd' | 'adam';
 
@@ -65,7 +66,8 @@ export class Optimizer {
       const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
       const total = sizes.reduce((a, b) => a + b, 0);
       const n = options.kind === 'adam' ? 2 : group.momentum > 0 ? 1 : 0;
-      const slots = Array.from({ length: n }, () => tf.variable(tf.zeros([total]), false));
+      // (in a tidy: the zeros the variable copies are released)
+      const slots = Array.from({ length: n }, () => tf.tidy(() => tf.variable(tf.zeros([total]), false)));
       return { group, sizes, offsets, total, slots };
     });
   }
@@ -99,9 +101,14 @@ export class Optimizer {
     const b1 = this.options.beta1 ?? 0.9;
     const b2 = this.options.beta2 ?? 0.999;
     const eps = this.options.eps ?? 1e-8;
+    const useFused = fused(FUSED_KERNELS.optimizerStep);
     this.layouts.forEach((l, i) => {
       const { group, slots } = l;
       const glr = lr * group.lrScale;
+      if (useFused) {
+        this.applyFused(l, flat.perGroup[i], glr, gradScale, b1, b2, eps);
+        return;
+      }
       tf.tidy(() => {
         const params = group.params.map((p) => tf.reshape(p.variable, [-1]));
         const theta = params.length === 1 ? params[0] : tf.concat(params);
@@ -127,6 +134,27 @@ export class Optimizer {
         group.params.forEach((p, k) => p.variable.assign(tf.reshape(pieces[k], p.variable.shape)));
       });
     });
+  }
+
+  /**
+   * The same update as one fused kernel (native addon): no concatenation of the parameters, one
+   * pass over the group instead of about ten.
+   */
+  private applyFused(l: FlatLayout, g: tf.Tensor1D, glr: number, gradScale: number, b1: number, b2: number, eps: number): void {
+    const adam = this.options.kind === 'adam';
+    const { group, slots } = l;
+    const inputs: tf.NamedTensorMap = { g };
+    slots.forEach((s, k) => (inputs[`s${k}`] = s));
+    group.params.forEach((p, k) => (inputs[`p${k}`] = p.variable));
+    const attrs = {
+      adam: adam ? 1 : 0, lr: glr, gradScale, weightDecay: group.weightDecay, momentum: group.momentum,
+      beta1: b1, beta2: b2, eps, bc1: 1 - b1 ** this.t, bc2: 1 - b2 ** this.t,
+      slots: slots.length, params: group.params.length,
+    };
+    const outs = tf.engine().runKernel(FUSED_KERNELS.optimizerStep, inputs, attrs) as tf.Tensor[];
+    slots.forEach((s, k) => s.assign(outs[k]));
+    group.params.forEach((p, k) => p.variable.assign(outs[slots.length + k]));
+    tf.dispose(outs);
   }
 
   /** Optimizer state per parameter (checkpoint names `optim/<slot>/<parameter>`), and the step count. */
