@@ -79,22 +79,11 @@ float* floatData(napi_env env, napi_value value, size_t expected, const char* na
   return static_cast<float*>(data);
 }
 
-std::vector<int64_t> intArray(napi_env env, napi_value value, size_t expected, const char* name) {
-  bool isArray = false;
-  napi_is_array(env, value, &isArray);
-  if (!isArray) throw ArgError{std::string(name) + " must be an array of integers"};
-  uint32_t length = 0;
-  napi_get_array_length(env, value, &length);
-  if (length != expected) throw ArgError{std::string(name) + " must have " + std::to_string(expected) + " entries"};
-  std::vector<int64_t> out(length);
-  for (uint32_t i = 0; i < length; i++) {
-    napi_value item;
-    napi_get_element(env, value, i, &item);
-    double v = 0;
-    if (napi_get_value_double(env, item, &v) != napi_ok) throw ArgError{std::string(name) + " must hold numbers"};
-    out[i] = static_cast<int64_t>(v);
-  }
-  return out;
+// null, or a Float32Array as floatData checks it
+const float* optionalFloatData(napi_env env, napi_value value, size_t expected, const char* name) {
+  napi_valuetype type;
+  napi_typeof(env, value, &type);
+  return type == napi_null ? nullptr : floatData(env, value, expected, name);
 }
 
 std::vector<double> numberArray(napi_env env, napi_value value, size_t expected, const char* name) {
@@ -110,6 +99,12 @@ std::vector<double> numberArray(napi_env env, napi_value value, size_t expected,
     napi_get_element(env, value, i, &item);
     if (napi_get_value_double(env, item, &out[i]) != napi_ok) throw ArgError{std::string(name) + " must hold numbers"};
   }
+  return out;
+}
+
+std::vector<int64_t> intArray(napi_env env, napi_value value, size_t expected, const char* name) {
+  std::vector<int64_t> out;
+  for (double v : numberArray(env, value, expected, name)) out.push_back(static_cast<int64_t>(v));
   return out;
 }
 
@@ -394,9 +389,7 @@ napi_value BatchNormBackward(napi_env env, napi_callback_info info) {
     auto a = args(env, info, 10);
     auto d = numberArray(env, a[9], 2, "dims");
     const int64_t rows = static_cast<int64_t>(d[0]), c = static_cast<int64_t>(d[1]);
-    napi_valuetype yType;
-    napi_typeof(env, a[2], &yType);
-    const float* y = yType == napi_null ? nullptr : floatData(env, a[2], rows * c, "y");
+    const float* y = optionalFloatData(env, a[2], rows * c, "y");
     trustgc::batchNormTrainBackward(floatData(env, a[0], rows * c, "dy"), floatData(env, a[1], rows * c, "x"), y,
                                     floatData(env, a[3], c, "mean"), floatData(env, a[4], c, "invStd"),
                                     floatData(env, a[5], c, "gamma"), floatData(env, a[6], rows * c, "dx"),
@@ -447,9 +440,7 @@ napi_value ChannelAffineBackward(napi_env env, napi_callback_info info) {
     auto a = args(env, info, 8);
     auto d = numberArray(env, a[7], 2, "dims");
     const int64_t rows = static_cast<int64_t>(d[0]), c = static_cast<int64_t>(d[1]);
-    napi_valuetype yType;
-    napi_typeof(env, a[2], &yType);
-    const float* y = yType == napi_null ? nullptr : floatData(env, a[2], rows * c, "y");
+    const float* y = optionalFloatData(env, a[2], rows * c, "y");
     trustgc::channelAffineBackward(floatData(env, a[0], rows * c, "dy"), floatData(env, a[1], rows * c, "x"), y,
                                    floatData(env, a[3], c, "scale"), floatData(env, a[4], rows * c, "dx"),
                                    floatData(env, a[5], c, "dscale"), floatData(env, a[6], c, "dshift"), rows, c);

@@ -102,16 +102,27 @@ void tanhExp(const float* a, int64_t rows, int64_t c, float inScale, float clamp
   }
 }
 
-}  // namespace
-
-void softClampAffineForward(const float* u, const float* a, float* v, float* logdet, int64_t samples,
-                            int64_t rowsPerSample, int64_t c, double clamp, double inScale, double shiftScale) {
-  const float k = static_cast<float>(clamp), s = static_cast<float>(inScale), t = static_cast<float>(shiftScale);
+// Calls body(n, a_n, th, e) for every sample n with its coefficients and their tanh/exp.
+template <typename Body>
+void perSample(const float* a, int64_t samples, int64_t rowsPerSample, int64_t c, double clamp, double inScale,
+               Body&& body) {
   std::vector<float> th, e;
   const int64_t m = rowsPerSample * c;
   for (int64_t n = 0; n < samples; n++) {
     const float* an = a + n * 2 * m;
-    tanhExp(an, rowsPerSample, c, s, k, th, e);
+    tanhExp(an, rowsPerSample, c, static_cast<float>(inScale), static_cast<float>(clamp), th, e);
+    body(n, an, th, e);
+  }
+}
+
+}  // namespace
+
+void softClampAffineForward(const float* u, const float* a, float* v, float* logdet, int64_t samples,
+                            int64_t rowsPerSample, int64_t c, double clamp, double inScale, double shiftScale) {
+  const float k = static_cast<float>(clamp), t = static_cast<float>(shiftScale);
+  const int64_t m = rowsPerSample * c;
+  perSample(a, samples, rowsPerSample, c, clamp, inScale, [&](int64_t n, const float* an, const std::vector<float>& th,
+                                                              const std::vector<float>& e) {
     double total = 0.0;
     for (int64_t i = 0; i < m; i++) total += th[i];
     logdet[n] = static_cast<float>(k * total);
@@ -123,18 +134,16 @@ void softClampAffineForward(const float* u, const float* a, float* v, float* log
         vn[i] = un[i] * e[i] + t * an[r * 2 * c + c + j];
       }
     }
-  }
+  });
 }
 
 void softClampAffineBackward(const float* dv, const float* dlogdet, const float* u, const float* a, float* du,
                              float* da, int64_t samples, int64_t rowsPerSample, int64_t c, double clamp,
                              double inScale, double shiftScale) {
   const float k = static_cast<float>(clamp), s = static_cast<float>(inScale), t = static_cast<float>(shiftScale);
-  std::vector<float> th, e;
   const int64_t m = rowsPerSample * c;
-  for (int64_t n = 0; n < samples; n++) {
-    const float* an = a + n * 2 * m;
-    tanhExp(an, rowsPerSample, c, s, k, th, e);
+  perSample(a, samples, rowsPerSample, c, clamp, inScale, [&](int64_t n, const float*, const std::vector<float>& th,
+                                                              const std::vector<float>& e) {
     const float dl = dlogdet[n];
     const float* dvn = dv + n * m;
     const float* un = u + n * m;
@@ -149,7 +158,7 @@ void softClampAffineBackward(const float* dv, const float* dlogdet, const float*
         dan[r * 2 * c + c + j] = dvn[i] * t;
       }
     }
-  }
+  });
 }
 
 void channelAffineForward(const float* x, const float* scale, const float* shift, float* y, int64_t rows, int64_t c,
