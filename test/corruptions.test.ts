@@ -11,6 +11,7 @@ import { MersenneTwister } from '../src/util/rng.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { firstN, sampleSize } from '../src/data/dataset.js';
 import type { ImageDataset } from '../src/data/dataset.js';
+import { pearson } from '../src/util/stats.js';
 
 /** A natural-looking colour test image: smooth fractal colour fields plus a few hard-edged discs. */
 function scene(h: number, w: number, c: number, seed: number): Uint8Array {
@@ -170,7 +171,7 @@ describe('corruptions', () => {
       for (let i = 0; i < ds.labels.length; i++) {
         const a = fromBytes(ds.pixels.subarray(i * n, (i + 1) * n), ds.height, ds.width, ds.channels);
         const b = fromBytes(corrupted.pixels.subarray(i * n, (i + 1) * n), ds.height, ds.width, ds.channels);
-        total += name === 'frost' ? 1 - correlation(a.data, b.data) : name === 'glass_blur' ? rms(smooth(a), smooth(b)) : rms(a.data, b.data);
+        total += name === 'frost' ? 1 - pearson(a.data, b.data) : name === 'glass_blur' ? rms(smooth(a), smooth(b)) : rms(a.data, b.data);
         count++;
       }
     }
@@ -235,26 +236,6 @@ function rms(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
   return Math.sqrt(s / a.length);
-}
-
-function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ma = 0;
-  let mb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ma += a[i];
-    mb += b[i];
-  }
-  ma /= a.length;
-  mb /= b.length;
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += (a[i] - ma) * (b[i] - mb);
-    aa += (a[i] - ma) ** 2;
-    bb += (b[i] - mb) ** 2;
-  }
-  return ab / Math.sqrt(aa * bb + 1e-12);
 }
 
 function smooth(img: Img): Float32Array {

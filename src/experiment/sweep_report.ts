@@ -13,6 +13,7 @@ import { CORRUPTION_NAMES } from '../corrupt/corruptions.js';
 import type { SweepModelResult, SweepOptions } from './beta_sweep.js';
 import { betaText } from './beta_sweep.js';
 import type { PaperFigures } from './paper_figures.js';
+import { pearson } from '../util/stats.js';
 
 const key = (beta: number | null) => (beta === null ? 'RN' : Number.isFinite(beta) ? String(beta) : 'inf');
 const f = (v: number | null | undefined, d = 2) => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(d));
@@ -34,17 +35,7 @@ export function spearman(x: number[], y: number[]): number {
   };
   const rx = rank(pairs.map((p) => p[0]));
   const ry = rank(pairs.map((p) => p[1]));
-  const mx = rx.reduce((a, b) => a + b, 0) / rx.length;
-  const my = ry.reduce((a, b) => a + b, 0) / ry.length;
-  let sxy = 0;
-  let sxx = 0;
-  let syy = 0;
-  for (let i = 0; i < rx.length; i++) {
-    sxy += (rx[i] - mx) * (ry[i] - my);
-    sxx += (rx[i] - mx) ** 2;
-    syy += (ry[i] - my) ** 2;
-  }
-  return sxx && syy ? sxy / Math.sqrt(sxx * syy) : NaN;
+  return pearson(rx, ry);
 }
 
 /** "Paper: … rises with β (ρ = 0.98); here ρ = 0.90: the trend holds." over the β both have. */

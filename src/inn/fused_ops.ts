@@ -150,7 +150,9 @@ export function channelAffine(x: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, 
     throw new Error(`channelAffine: scale [${scale.shape}] and shift [${shift.shape}] must have one value per channel (${c})`);
   }
   if (fused(FUSED_KERNELS.channelAffine) && x.dtype === 'float32' && scale.dtype === 'float32' && shift.dtype === 'float32') {
-    return tf.engine().runKernel(FUSED_KERNELS.channelAffine, { x, scale: tf.reshape(scale, [c]), shift: tf.reshape(shift, [c]) }, { relu }) as tf.Tensor;
+    // (per-channel vectors are already 1-D in every caller: no reshape kernels then)
+    const vector = (t: tf.Tensor) => (t.rank === 1 ? t : tf.reshape(t, [c]));
+    return tf.engine().runKernel(FUSED_KERNELS.channelAffine, { x, scale: vector(scale), shift: vector(shift) }, { relu }) as tf.Tensor;
   }
   const y = tf.add(tf.mul(x, scale), shift);
   return relu ? tf.relu(y) : y;

@@ -150,10 +150,11 @@ export class ReplicaStep {
     const ctx = new RunContext(true, true, (s.seed + this.replica) >>> 0);
     const own = size > 0 ? this.step.gradients(shard, s, ctx, size / batchSize) : undefined;
     this.publish(own);
-    own?.flat.dispose();
     this.signal(CONTROL.gradsReady(this.replica), seq);
     for (let r = 0; r < this.replicas; r++) if (r !== this.replica) this.waitFor(CONTROL.gradsReady(r), seq);
-    return this.step.apply(this.sum(), s, ctx);
+    const total = this.sum(own);
+    own?.flat.dispose();
+    return this.step.apply(total, s, ctx);
   }
 
   private publish(own: BatchGradients | undefined): void {
@@ -167,19 +168,26 @@ export class ReplicaStep {
     this.metrics.set(own ? [own.loss, own.lx, own.ly, own.accuracy] : [0, 0, 0, 0], this.replica * 4);
   }
 
-  /** Every replica's gradients summed in replica order (the same numbers on every replica). */
-  private sum(): BatchGradients {
+  /**
+   * Every replica's gradients summed in replica order (the same numbers on every replica: its own
+   * tensors hold exactly what it published, so only the others' are read back from shared memory).
+   */
+  private sum(own: BatchGradients | undefined): BatchGradients {
     const m = [0, 0, 0, 0];
     for (let r = 0; r < this.replicas; r++) for (let k = 0; k < 4; k++) m[k] += this.metrics[r * 4 + k];
     let offset = 0;
-    const perGroup = this.groupSizes.map((n) => {
+    const perGroup = this.groupSizes.map((n, i) => {
+      const read: tf.Tensor[] = [];
       const parts = Array.from({ length: this.replicas }, (_, r) => {
+        if (r === this.replica && own) return own.flat.perGroup[i];
         const start = r * this.total + offset;
-        return tf.tensor1d(this.gradients.subarray(start, start + n));
+        const t = tf.tensor1d(this.gradients.subarray(start, start + n));
+        read.push(t);
+        return t;
       });
       offset += n;
       const total = tf.addN(parts) as tf.Tensor1D;
-      tf.dispose(parts);
+      tf.dispose(read);
       return total;
     });
     return { loss: m[0], lx: m[1], ly: m[2], accuracy: m[3], flat: new FlatGradients(perGroup) };
