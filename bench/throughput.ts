@@ -136,10 +136,11 @@ async function measureChild(spec: ChildSpec): Promise<Measurement> {
   if (!isArchName(spec.arch)) throw new Error(`unknown architecture ${spec.arch}`);
   if (spec.onnx) return measureOnnxChild(spec);
   const replicas = spec.replicas ?? 1;
-  // both thread pools get the same count in a native row (the library default is 1 for oneDNN);
-  // data-parallel replicas run single-threaded
+  // A native row runs its threads in oneDNN and the fused kernels, with one wasm thread (as the
+  // library does when the addon is loaded: the threaded wasm pool's waiting threads would compete
+  // with OpenMP's for the same cores); data-parallel replicas run single-threaded.
   if (spec.native) process.env.TRUSTGC_NATIVE_THREADS = String(replicas > 1 ? 1 : spec.threads);
-  await initEngine({ backend: 'wasm', threads: replicas > 1 ? 1 : spec.threads, native: spec.native });
+  await initEngine({ backend: 'wasm', threads: replicas > 1 || spec.native ? 1 : spec.threads, native: spec.native });
   const classes = Array.from({ length: 10 }, (_, i) => String(i));
   const model = new GenerativeClassifier(defaultConfig(spec.arch, classes));
   const { height, width, channels } = model.config.input;
@@ -180,7 +181,7 @@ async function measureChild(spec: ChildSpec): Promise<Measurement> {
   return {
     engine: 'trustgc',
     arch: spec.arch,
-    threads: replicas > 1 ? replicas : info.threads,
+    threads: replicas > 1 ? replicas : spec.native ? (info.nativeThreads ?? spec.threads) : info.threads,
     native: info.native,
     parameters: model.countParams().total,
     trainBatch: spec.trainBatch,

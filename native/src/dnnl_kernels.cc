@@ -491,6 +491,50 @@ napi_value OptimizerStepKernel(napi_env env, napi_callback_info info) {
   });
 }
 
+// A Float32Array of any length: its data and element count.
+float* floatSpan(napi_env env, napi_value value, size_t* length, const char* name) {
+  bool isTyped = false;
+  napi_is_typedarray(env, value, &isTyped);
+  if (!isTyped) throw ArgError{std::string(name) + " must be a Float32Array"};
+  napi_typedarray_type type;
+  void* data = nullptr;
+  napi_get_typedarray_info(env, value, &type, length, &data, nullptr, nullptr);
+  if (type != napi_float32_array) throw ArgError{std::string(name) + " must be a Float32Array"};
+  return static_cast<float*>(data);
+}
+
+// copyRows(src, dst, [rows, n, srcStride, srcOffset, dstStride, dstOffset])
+napi_value CopyRows(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 3);
+    auto d = intArray(env, a[2], 6, "dims");
+    const int64_t rows = d[0], n = d[1], srcStride = d[2], srcOffset = d[3], dstStride = d[4], dstOffset = d[5];
+    size_t srcLength = 0, dstLength = 0;
+    const float* src = floatSpan(env, a[0], &srcLength, "src");
+    float* dst = floatSpan(env, a[1], &dstLength, "dst");
+    if (rows < 0 || n < 0 || srcOffset < 0 || dstOffset < 0 || srcOffset + n > srcStride || dstOffset + n > dstStride) {
+      throw ArgError{"copyRows: inconsistent row geometry"};
+    }
+    if (rows > 0 && (static_cast<size_t>((rows - 1) * srcStride + srcOffset + n) > srcLength ||
+                     static_cast<size_t>((rows - 1) * dstStride + dstOffset + n) > dstLength)) {
+      throw ArgError{"copyRows: rows run past the end of src or dst"};
+    }
+    trustgc::copyRows(src, dst, rows, n, srcStride, srcOffset, dstStride, dstOffset);
+  });
+}
+
+// sumOfSquares(x) → Σ x²
+napi_value SumOfSquares(napi_env env, napi_callback_info info) {
+  napi_value result = nullptr;
+  napi_value status = guarded(env, [&] {
+    auto a = args(env, info, 1);
+    size_t length = 0;
+    const float* x = floatSpan(env, a[0], &length, "x");
+    napi_create_double(env, trustgc::sumOfSquares(x, static_cast<int64_t>(length)), &result);
+  });
+  return result ? result : status;
+}
+
 // ---------------------------------------------------------------- threads and info
 
 napi_value SetNumThreads(napi_env env, napi_callback_info info) {
@@ -530,6 +574,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"channelAffineForward", nullptr, ChannelAffineForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"channelAffineBackward", nullptr, ChannelAffineBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"optimizerStep", nullptr, OptimizerStepKernel, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"copyRows", nullptr, CopyRows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumOfSquares", nullptr, SumOfSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setNumThreads", nullptr, SetNumThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"getNumThreads", nullptr, GetNumThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"version", nullptr, Version, nullptr, nullptr, nullptr, napi_default, nullptr},

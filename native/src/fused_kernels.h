@@ -48,4 +48,14 @@ struct OptimizerStep {
 void optimizerStep(const OptimizerStep& o, const float* g, const float* const* slotsIn, float* const* slotsOut,
                    const float* const* params, float* const* paramsOut, const int64_t* sizes, int64_t count);
 
+// Strided row copy: dst[r·dstStride + dstOffset + k] = src[r·srcStride + srcOffset + k] for r < rows,
+// k < n. One call per piece of a concatenation or split along an inner axis (the coupling blocks'
+// channel splits: thousands of rows of 2–48 floats, where tfjs's per-row copies cost ~5 ns a float).
+void copyRows(const float* src, float* dst, int64_t rows, int64_t n, int64_t srcStride, int64_t srcOffset,
+              int64_t dstStride, int64_t dstOffset);
+
+// Σ x², accumulated in double over float blocks (the global gradient norm in one pass, without
+// tfjs's square-then-sum and its full-size temporary).
+double sumOfSquares(const float* x, int64_t n);
+
 }  // namespace trustgc

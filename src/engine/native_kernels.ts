@@ -9,6 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
@@ -31,6 +32,8 @@ export interface NativeAddon {
   optimizerStep(g: Float32Array, slotsIn: Float32Array[], slotsOut: Float32Array[], params: Float32Array[], paramsOut: Float32Array[], sizes: number[], hyper: number[]): void;
   affineForward(u: Float32Array, a: Float32Array, v: Float32Array, logdet: Float32Array, dims: number[]): void;
   affineBackward(dv: Float32Array, dlogdet: Float32Array, u: Float32Array, a: Float32Array, du: Float32Array, da: Float32Array, dims: number[]): void;
+  copyRows(src: Float32Array, dst: Float32Array, dims: number[]): void;
+  sumOfSquares(x: Float32Array): number;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   version(): string;
@@ -57,16 +60,32 @@ export function nativeStatus(): NativeStatus {
 }
 
 /**
- * oneDNN's thread count: TRUSTGC_NATIVE_THREADS, else 1. Measured on 2 cores, the IB-INN
- * convolutions (batch 32–128, 7×7 to 32×32 maps) ran no faster, often slower, on 2 OpenMP threads:
- * waking the threads for every small kernel costs about what the second core gains.
+ * Threads of oneDNN and the fused kernels: TRUSTGC_NATIVE_THREADS, else every core. Measured on 2
+ * cores (bench/results/throughput.md): a training step of ibinn-cifar10 ran 1.08× and tiny-rgb32
+ * 1.6× faster on two threads than on one, tfjs inference 1.3–1.4×; small matrix products and
+ * reorders stay on one thread, and the fused kernels split only tensors of ≥ 2¹⁵ floats, since
+ * waking a second thread costs more than it gains on small work. Data-parallel replicas set
+ * their own thread to 1 (setNativeThreads).
  */
 export function nativeThreadCount(): number {
   const env = process.env.TRUSTGC_NATIVE_THREADS;
-  if (env === undefined || env === '') return 1;
+  if (env === undefined || env === '') return availableParallelism();
   const n = Number(env);
   if (!Number.isInteger(n) || n < 1) throw new Error(`TRUSTGC_NATIVE_THREADS must be a positive integer, got "${env}"`);
   return n;
+}
+
+/**
+ * Sets the calling thread's native thread count (OpenMP's setting is per thread); returns the
+ * previous count, or undefined when the addon is not loaded.
+ */
+export function setNativeThreads(n: number): number | undefined {
+  if (!addon) return undefined;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`native thread count must be a positive integer, got ${n}`);
+  const previous = addon.getNumThreads();
+  addon.setNumThreads(n);
+  status = { ...status, threads: addon.getNumThreads() };
+  return previous;
 }
 
 /** Loads the addon if it was built and not disabled; never throws. */
@@ -134,7 +153,7 @@ function isFloat(...infos: TensorInfo[]): boolean {
 /** Puts a native kernel in front of the wasm one, counting which of the two ran. */
 function registerWithFallback(
   name: string,
-  native: (args: { inputs: Record<string, TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> }) => TensorInfo | undefined,
+  native: (args: { inputs: Record<string, TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> }) => TensorInfo | TensorInfo[] | undefined,
 ): void {
   const count = (calls[name] = { native: 0, fallback: 0 });
   replaceWithFallback(name, (args: never) => {
@@ -217,6 +236,7 @@ export function registerNativeKernels(lib: NativeAddon): void {
   }
 
   registerFusedKernels(lib);
+  registerCopyKernels(lib);
 
   registerWithFallback('BatchMatMul', ({ inputs, backend, attrs }) => {
     const { a, b } = inputs;
@@ -313,6 +333,14 @@ function registerFusedKernels(lib: NativeAddon): void {
     return outs;
   });
 
+  register(FUSED_KERNELS.sumOfSquares, ({ inputs, backend }) => {
+    requireFloat(FUSED_KERNELS.sumOfSquares, inputs);
+    const out = backend.makeOutput([], 'float32');
+    const total = lib.sumOfSquares(view(backend, inputs.x));
+    view(backend, out)[0] = total;
+    return out;
+  });
+
   const affineDims = (u: TensorInfo, attrs: Record<string, unknown>) => {
     const samples = u.shape[0];
     const c = u.shape[u.shape.length - 1];
@@ -334,6 +362,65 @@ function registerFusedKernels(lib: NativeAddon): void {
     const outs = [backend.makeOutput(u.shape, 'float32'), backend.makeOutput(a.shape, 'float32')];
     const ins = [dv, dlogdet, u, a].map((t) => view(backend, t)) as [Float32Array, Float32Array, Float32Array, Float32Array];
     lib.affineBackward(...ins, view(backend, outs[0]), view(backend, outs[1]), affineDims(u, attrs));
+    return outs;
+  });
+}
+
+/**
+ * Concat and SplitV of float32 tensors as strided row copies in the addon: one call per piece
+ * instead of tfjs's per-row (or, in wasm_kernels.ts, per-element JavaScript) copies, which cost
+ * ~280 µs for each 16×16×16×12 channel split or concat of an ibinn-cifar10 coupling at batch 16.
+ */
+function registerCopyKernels(lib: NativeAddon): void {
+  const product = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
+  const axisOf = (axis: number | number[], rank: number) => {
+    const a = Array.isArray(axis) ? axis[0] : axis;
+    return a < 0 ? a + rank : a;
+  };
+  registerWithFallback('Concat', (args) => {
+    const { backend, attrs } = args;
+    const inputs = args.inputs as unknown as TensorInfo[];
+    if (inputs.length < 2) return undefined;
+    const rank = inputs[0].shape.length;
+    const axis = axisOf(attrs.axis as number | number[], rank);
+    if (!isFloat(...inputs) || inputs.some((t) => t.shape.length !== rank)) return undefined;
+    const outer = product(inputs[0].shape.slice(0, axis));
+    const inner = inputs.map((t) => product(t.shape.slice(axis)));
+    const total = inner.reduce((a, b) => a + b, 0);
+    if (outer === 0 || total === 0) return undefined;
+    const outShape = [...inputs[0].shape];
+    outShape[axis] = inputs.reduce((sum, t) => sum + t.shape[axis], 0);
+    const out = backend.makeOutput(outShape, 'float32');
+    const dst = view(backend, out);
+    let offset = 0;
+    inputs.forEach((t, i) => {
+      if (inner[i] > 0) lib.copyRows(view(backend, t), dst, [outer, inner[i], inner[i], 0, total, offset]);
+      offset += inner[i];
+    });
+    return out;
+  });
+  registerWithFallback('SplitV', (args) => {
+    const { backend, attrs } = args;
+    const { x } = args.inputs;
+    if (!isFloat(x)) return undefined;
+    const axis = axisOf(attrs.axis as number, x.shape.length);
+    const sizes = backend_util.prepareSplitSize(x as unknown as tf.Tensor, attrs.numOrSizeSplits as number | number[], axis);
+    const outer = product(x.shape.slice(0, axis));
+    const unit = product(x.shape.slice(axis + 1));
+    const total = x.shape[axis] * unit;
+    if (outer === 0 || total === 0) return undefined;
+    const outs = sizes.map((size) => {
+      const shape = [...x.shape];
+      shape[axis] = size;
+      return backend.makeOutput(shape, 'float32');
+    });
+    const src = view(backend, x); // after makeOutput (the heap may grow)
+    let offset = 0;
+    outs.forEach((out, i) => {
+      const n = sizes[i] * unit;
+      if (n > 0) lib.copyRows(src, view(backend, out), [outer, n, total, offset, n, 0]);
+      offset += n;
+    });
     return outs;
   });
 }

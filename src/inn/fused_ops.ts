@@ -19,6 +19,8 @@ export const FUSED_KERNELS = {
   affineGrad: 'TrustgcSoftClampAffineGrad',
   /** the optimizer update of a parameter group (src/train/optimizer.ts) */
   optimizerStep: 'TrustgcOptimizerStep',
+  /** Σ x² of a float32 tensor as a scalar (the global gradient norm; no gradient) */
+  sumOfSquares: 'TrustgcSumOfSquares',
 } as const;
 
 // (no `process` in the browser)

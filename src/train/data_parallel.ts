@@ -29,7 +29,9 @@ import type { ModelConfig } from '../gc/presets.js';
 import { TrainingStep } from './step.js';
 import type { BatchGradients, StepOutcome, StepRunner, StepSettings } from './step.js';
 import { engineInfo } from '../engine/backend.js';
+import { setNativeThreads } from '../engine/native_kernels.js';
 import { projectRoot } from '../util/paths.js';
+import { copyTensorInto } from '../engine/tensor_copy.js';
 
 /** Shared memory of a data-parallel group; every replica sees the same buffers. */
 export interface SharedStepBuffers {
@@ -161,7 +163,7 @@ export class ReplicaStep {
     const base = this.replica * this.total;
     let offset = base;
     this.groupSizes.forEach((n, i) => {
-      if (own) this.gradients.set(own.flat.perGroup[i].dataSync() as Float32Array, offset);
+      if (own) copyTensorInto(own.flat.perGroup[i], this.gradients, offset);
       else this.gradients.fill(0, offset, offset + n);
       offset += n;
     });
@@ -226,6 +228,8 @@ export class DataParallelStep implements StepRunner {
     private readonly buffers: SharedStepBuffers,
     private readonly maxBatch: number,
     private readonly pixels: number,
+    /** this thread's native thread count before the replicas took over the cores */
+    private readonly nativeThreadsBefore: number | undefined,
   ) {}
 
   static async create(model: Classifier, optimizer: Optimizer, options: DataParallelOptions): Promise<DataParallelStep> {
@@ -282,7 +286,9 @@ export class DataParallelStep implements StepRunner {
       return undefined;
     };
     const local = new ReplicaStep(new TrainingStep(model, optimizer), optimizer, 0, replicas, buffers, pixels, lastError);
-    return new DataParallelStep(local, workers, buffers, maxBatch, pixels);
+    // the replicas are the parallelism: this one runs its native kernels on one thread too
+    const nativeThreadsBefore = setNativeThreads(1);
+    return new DataParallelStep(local, workers, buffers, maxBatch, pixels, nativeThreadsBefore);
   }
 
   get replicas(): number {
@@ -310,5 +316,6 @@ export class DataParallelStep implements StepRunner {
     this.disposed = true;
     this.local.signal(CONTROL.request, -1);
     for (const w of this.workers) void w.terminate();
+    if (this.nativeThreadsBefore !== undefined) setNativeThreads(this.nativeThreadsBefore);
   }
 }

@@ -48,6 +48,16 @@ export class FlatGradients {
 
   /** Global L2 norm over every group. */
   norm(): number {
+    if (fused(FUSED_KERNELS.sumOfSquares)) {
+      // one pass per group instead of square, sum and a full-size temporary
+      const squares = this.perGroup.map((g) => {
+        const t = tf.engine().runKernel(FUSED_KERNELS.sumOfSquares, { x: g }) as tf.Scalar;
+        const v = t.dataSync()[0];
+        t.dispose();
+        return v;
+      });
+      return Math.sqrt(squares.reduce((a, b) => a + b, 0));
+    }
     return tf.tidy(() => Math.sqrt(tf.addN(this.perGroup.map((g) => tf.sum(tf.square(g)))).dataSync()[0]));
   }
 
