@@ -4,7 +4,8 @@
  * matmul for the wasm backend. The addon reads and writes tensors in place on the wasm heap, so a
  * kernel costs no copies; everything else stays on wasm. Shapes the addon does not cover fall back
  * to the wasm kernels. It also supplies the fused kernels of src/inn/fused_ops.ts (training batch
- * norm, per-channel affine, soft-clamped affine coupling), which the wasm backend does not have. Disable with
+ * norm, per-channel affine, soft-clamped affine coupling, optimizer update, sum of squares), which
+ * the wasm backend does not have, and Concat/SplitV as strided row copies. Disable with
  * TRUSTGC_NATIVE=0.
  */
 import { createRequire } from 'node:module';
