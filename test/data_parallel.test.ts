@@ -11,6 +11,7 @@ import { TrainingStep } from '../src/train/step.js';
 import type { StepSettings } from '../src/train/step.js';
 import { DataParallelStep, shardSizes } from '../src/train/data_parallel.js';
 import { projectRoot } from '../src/util/paths.js';
+import { nativeStatus } from '../src/engine/native_kernels.js';
 
 // The worker thread runs the compiled library (dist/), which `npm run build` (and npm ci) produce.
 const workerBuilt = existsSync(join(projectRoot(), 'dist', 'src', 'train', 'data_parallel_worker.js'));
@@ -56,8 +57,11 @@ describe.skipIf(!workerBuilt)('data-parallel training across worker threads', ()
   it('equals the same shards computed one after the other on this thread, step after step', async () => {
     const dp = makeModel();
     const ref = makeModel();
+    const threadsBefore = nativeStatus().threads;
     const step = await DataParallelStep.create(dp.model, dp.optimizer, { replicas: 2, maxBatch: 24 });
     disposeLater.push(step);
+    // the replicas are the parallelism: this thread's native kernels run on one thread meanwhile
+    if (nativeStatus().loaded) expect(nativeStatus().threads).toBe(1);
     const refStep = new TrainingStep(ref.model, ref.optimizer);
     const losses: number[][] = [];
     for (let k = 0; k < 3; k++) {
@@ -97,6 +101,8 @@ describe.skipIf(!workerBuilt)('data-parallel training across worker threads', ()
     expect(worst).toBeLessThan(1e-5);
     // and the training changed something
     expect(losses[0][0]).not.toBeCloseTo(losses[2][0], 3);
+    step.dispose();
+    expect(nativeStatus().threads).toBe(threadsBefore);
     ref.optimizer.dispose();
   }, 120_000);
 
