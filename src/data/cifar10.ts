@@ -21,7 +21,7 @@ export async function loadCifar10(split: Split, onProgress?: (done: number, tota
   if (existsSync(pixelFile) && existsSync(labelFile)) {
     const labels = Int32Array.from(readFileSync(labelFile));
     const pixels = new Uint8Array(readFileSync(pixelFile));
-    if (pixels.length === labels.length * 3072) return { ...base, pixels, labels };
+    if (pixels.length === labels.length * 3072) return split === 'test' ? interleaveClasses({ ...base, pixels, labels }) : { ...base, pixels, labels };
   }
   const archive = join(sharedDataDir(), 'cifar10-jpeg.tar.gz');
   if (!existsSync(archive)) throw new Error(`CIFAR-10 archive not found at ${archive} (set TRUSTGC_SHARED_DATA to the folder holding it)`);
@@ -37,5 +37,24 @@ export async function loadCifar10(split: Split, onProgress?: (done: number, tota
   renameSync(`${pixelFile}.tmp`, pixelFile);
   writeFileSync(`${labelFile}.tmp`, Uint8Array.from(ds.labels));
   renameSync(`${labelFile}.tmp`, labelFile);
-  return { ...ds, ...base };
+  const out = { ...ds, ...base };
+  return split === 'test' ? interleaveClasses(out) : out;
+}
+
+/**
+ * The JPEG folders list the test set class by class, so its first n images (per-epoch
+ * evaluation, the zoo's OoD measurement) would be airplanes and automobiles only. The test set
+ * is served round-robin over the classes instead (each class in its folder order), so every
+ * prefix is class-balanced. (The training set keeps its order: it is shuffled anyway, and the
+ * zoo's reproduce runs depend on it.)
+ */
+export function interleaveClasses(ds: ImageDataset): ImageDataset {
+  const byClass = ds.classNames.map(() => [] as number[]);
+  ds.labels.forEach((y, i) => byClass[y].push(i));
+  const order: number[] = [];
+  for (let k = 0; order.length < ds.labels.length; k++) for (const members of byClass) if (k < members.length) order.push(members[k]);
+  const size = ds.height * ds.width * ds.channels;
+  const pixels = new Uint8Array(ds.pixels.length);
+  order.forEach((from, to) => pixels.set(ds.pixels.subarray(from * size, (from + 1) * size), to * size));
+  return { ...ds, pixels, labels: Int32Array.from(order, (i) => ds.labels[i]) };
 }
