@@ -63,20 +63,27 @@ struct ArgError {
   std::string message;
 };
 
-float* floatData(napi_env env, napi_value value, size_t expected, const char* name) {
+// A Float32Array of any length: its data and element count.
+float* floatSpan(napi_env env, napi_value value, size_t* length, const char* name) {
   bool isTyped = false;
   napi_is_typedarray(env, value, &isTyped);
   if (!isTyped) throw ArgError{std::string(name) + " must be a Float32Array"};
   napi_typedarray_type type;
-  size_t length = 0;
   void* data = nullptr;
-  napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr);
+  napi_get_typedarray_info(env, value, &type, length, &data, nullptr, nullptr);
   if (type != napi_float32_array) throw ArgError{std::string(name) + " must be a Float32Array"};
+  return static_cast<float*>(data);
+}
+
+// A Float32Array of exactly `expected` elements.
+float* floatData(napi_env env, napi_value value, size_t expected, const char* name) {
+  size_t length = 0;
+  float* data = floatSpan(env, value, &length, name);
   if (length != expected) {
     throw ArgError{std::string(name) + " has " + std::to_string(length) + " elements, expected " +
                    std::to_string(expected)};
   }
-  return static_cast<float*>(data);
+  return data;
 }
 
 // null, or a Float32Array as floatData checks it
@@ -489,18 +496,6 @@ napi_value OptimizerStepKernel(napi_env env, napi_callback_info info) {
     trustgc::optimizerStep(o, floatData(env, a[0], total, "g"), slotsInC.data(), slotsOut.data(), paramsC.data(),
                            paramsOut.data(), sizes.data(), static_cast<int64_t>(sizes.size()));
   });
-}
-
-// A Float32Array of any length: its data and element count.
-float* floatSpan(napi_env env, napi_value value, size_t* length, const char* name) {
-  bool isTyped = false;
-  napi_is_typedarray(env, value, &isTyped);
-  if (!isTyped) throw ArgError{std::string(name) + " must be a Float32Array"};
-  napi_typedarray_type type;
-  void* data = nullptr;
-  napi_get_typedarray_info(env, value, &type, length, &data, nullptr, nullptr);
-  if (type != napi_float32_array) throw ArgError{std::string(name) + " must be a Float32Array"};
-  return static_cast<float*>(data);
 }
 
 // copyRows(src, dst, [rows, n, srcStride, srcOffset, dstStride, dstOffset])
