@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, randomArray, tf, useBackend } from './helpers.js';
 import { convCaseTests, convCases } from './conv_cases.js';
 import { engineInfo, initEngine } from '../src/engine/backend.js';
-import { nativeAddonPath, nativeKernelCalls, nativeStatus } from '../src/engine/native_kernels.js';
+import { nativeAddonPath, nativeKernelCalls, nativeStatus, setConvolutionLowering, setNativeThreads } from '../src/engine/native_kernels.js';
 import type { NativeAddon } from '../src/engine/native_kernels.js';
 import { createRequire } from 'node:module';
 import { GenerativeClassifier } from '../src/gc/model.js';
@@ -87,5 +87,72 @@ describe.skipIf(!built)('native oneDNN kernels match the cpu backend', () => {
     // centre pixels see 3·3·2 ones; corners 2·2·2
     expect(y[1 * 4 * 2 + 1 * 2]).toBe(18);
     expect(y[0]).toBe(8);
+  });
+});
+
+describe.skipIf(!built)('lowered-GEMM convolutions (native/src/gemm_conv.cc) match the cpu backend', () => {
+  beforeAll(async () => {
+    await initEngine({ backend: 'wasm', native: true, quiet: true });
+    setConvolutionLowering('always');
+  });
+  afterAll(() => setConvolutionLowering('auto'));
+
+  // every case, small channel counts included, through the lowering
+  convCaseTests();
+
+  it('dilated and asymmetric-padded forward convolutions', async () => {
+    const run = async (backend: 'wasm' | 'cpu') => {
+      await useBackend(backend);
+      const x = tf.tensor4d(randomArray(2 * 11 * 9 * 5, 31), [2, 11, 9, 5]);
+      const w = tf.tensor4d(randomArray(3 * 3 * 5 * 7, 32), [3, 3, 5, 7]);
+      const out = [
+        tf.conv2d(x, w, 1, 'same', 'NHWC', 2).dataSync().slice(),
+        tf.conv2d(x, w, 1, [[0, 0], [2, 0], [0, 1], [0, 0]]).dataSync().slice(),
+        tf.conv2d(x, w, [2, 1], 'valid', 'NHWC').dataSync().slice(),
+      ];
+      tf.dispose([x, w]);
+      return out;
+    };
+    const ref = await run('cpu');
+    const got = await run('wasm');
+    for (let i = 0; i < ref.length; i++) expect(maxAbsDiff(got[i], ref[i])).toBeLessThan(1e-4);
+  });
+
+  // a wide convolution with 4 096 output pixels: the filter gradient sums over 16 parts
+  const wide = async (threads: number, mode: 'off' | 'auto' | 'always') => {
+    await useBackend('wasm');
+    setConvolutionLowering(mode);
+    const previous = setNativeThreads(threads)!;
+    const x = tf.tensor4d(randomArray(4 * 32 * 32 * 24, 41), [4, 32, 32, 24]);
+    const w = tf.tensor4d(randomArray(3 * 3 * 24 * 64, 42), [3, 3, 24, 64]);
+    const dy = tf.tensor4d(randomArray(4 * 32 * 32 * 64, 43), [4, 32, 32, 64]);
+    const [, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'))([x, w], dy);
+    const y = tf.conv2d(x, w, 1, 'same');
+    const out = { y: y.dataSync().slice(), gw: gw.dataSync().slice() };
+    tf.dispose([x, w, dy, gw, y]);
+    setNativeThreads(previous);
+    setConvolutionLowering('always');
+    return out;
+  };
+
+  it('gives the same bits on one and on two threads', async () => {
+    const one = await wide(1, 'always');
+    const two = await wide(2, 'always');
+    expect(Buffer.from(two.y.buffer).equals(Buffer.from(one.y.buffer))).toBe(true);
+    expect(Buffer.from(two.gw.buffer).equals(Buffer.from(one.gw.buffer))).toBe(true);
+  });
+
+  it('is what "auto" runs for a wide convolution, and differs from oneDNN\'s rounding', async () => {
+    const always = await wide(2, 'always');
+    const auto = await wide(2, 'auto');
+    const off = await wide(2, 'off');
+    expect(Buffer.from(auto.y.buffer).equals(Buffer.from(always.y.buffer))).toBe(true);
+    expect(Buffer.from(auto.gw.buffer).equals(Buffer.from(always.gw.buffer))).toBe(true);
+    // (so the two comparisons above could fail) ...
+    expect(Buffer.from(off.gw.buffer).equals(Buffer.from(always.gw.buffer))).toBe(false);
+    // ... while both are the same gradient
+    const scale = off.gw.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    expect(maxAbsDiff(always.gw, off.gw) / scale).toBeLessThan(1e-5);
+    expect(maxAbsDiff(always.y, off.y)).toBeLessThan(1e-4);
   });
 });

@@ -4,14 +4,17 @@
 //
 // Primitives are created once per shape and cached: oneDNN JIT-compiles them, which costs far more
 // than running one. Activations are passed in NHWC (see actDesc); the weights are reordered into the
-// primitive's blocked layout around each call.
+// primitive's blocked layout around each call. Wide convolutions' forward and filter-gradient passes
+// run as lowered matrix products instead (gemm_conv.h; see lowerForward).
 #include <node_api.h>
 #include <omp.h>
 
 #include <dnnl.hpp>
 
 #include "fused_kernels.h"
+#include "gemm_conv.h"
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -160,6 +163,7 @@ struct ConvGeometry {
     }
     return k;
   }
+  trustgc::ConvShape shape() const { return {n, h, w, c, kh, kw, o, oh, ow, sh, sw, dh, dw, padTop, padLeft}; }
   size_t srcSize() const { return n * h * w * c; }
   size_t weightsSize() const { return kh * kw * c * o; }
   size_t dstSize() const { return n * oh * ow * o; }
@@ -299,6 +303,27 @@ thread_local std::unordered_map<std::string, std::unique_ptr<ConvForward>> forwa
 thread_local std::unordered_map<std::string, std::unique_ptr<ConvBackwardData>> backwardDataCache;
 thread_local std::unordered_map<std::string, std::unique_ptr<ConvBackwardWeights>> backwardWeightsCache;
 
+// Which convolutions go through trustgc's lowered-GEMM kernels (gemm_conv.h) instead of oneDNN's
+// direct ones. Auto: the wide ones, where the lowering won in a per-shape comparison on two threads
+// (IB-INN shapes, batch 32): forward with ≥ 24 input and ≥ 64 output channels (0.74–0.87× the
+// time of oneDNN; 32→32 was 1.05–1.12×), filter gradient with ≥ 24 input and ≥ 32 output channels
+// (0.62–1.02×; 16→16 was 1.17×, 32→2 2.1×). TRUSTGC_CONV_GEMM=0 turns it off, setConvLowering
+// switches at run time (tests force it on for every shape).
+enum class Lowering { off = 0, automatic = 1, always = 2 };
+std::atomic<Lowering>& lowering() {
+  static std::atomic<Lowering> mode = [] {
+    const char* v = getenv("TRUSTGC_CONV_GEMM");
+    return v != nullptr && (std::string(v) == "0" || std::string(v) == "false") ? Lowering::off : Lowering::automatic;
+  }();
+  return mode;
+}
+bool lowerForward(const ConvGeometry& g) {
+  return lowering() == Lowering::always || (lowering() == Lowering::automatic && g.c >= 24 && g.o >= 64);
+}
+bool lowerFilterGradient(const ConvGeometry& g) {
+  return lowering() == Lowering::always || (lowering() == Lowering::automatic && g.c >= 24 && g.o >= 32);
+}
+
 // conv2dForward(x, filter, y, geometry[17])
 napi_value Conv2dForward(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
@@ -307,7 +332,8 @@ napi_value Conv2dForward(napi_env env, napi_callback_info info) {
     float* x = floatData(env, a[0], g.srcSize(), "x");
     float* w = floatData(env, a[1], g.weightsSize(), "filter");
     float* y = floatData(env, a[2], g.dstSize(), "y");
-    cached(forwardCache, g).run(x, w, y);
+    if (lowerForward(g)) trustgc::gemmConvForward(g.shape(), x, w, y);
+    else cached(forwardCache, g).run(x, w, y);
   });
 }
 
@@ -331,7 +357,8 @@ napi_value Conv2dBackwardFilter(napi_env env, napi_callback_info info) {
     float* x = floatData(env, a[0], g.srcSize(), "x");
     float* dy = floatData(env, a[1], g.dstSize(), "dy");
     float* dw = floatData(env, a[2], g.weightsSize(), "dw");
-    cached(backwardWeightsCache, g).run(x, dy, dw);
+    if (lowerFilterGradient(g)) trustgc::gemmConvBackwardFilter(g.shape(), x, dy, dw);
+    else cached(backwardWeightsCache, g).run(x, dy, dw);
   });
 }
 
@@ -542,6 +569,17 @@ napi_value SetNumThreads(napi_env env, napi_callback_info info) {
   });
 }
 
+// setConvLowering(mode): 0 off, 1 automatic (by shape), 2 always
+napi_value SetConvLowering(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 1);
+    int32_t mode = -1;
+    napi_get_value_int32(env, a[0], &mode);
+    if (mode < 0 || mode > 2) throw ArgError{"convolution lowering mode must be 0, 1 or 2"};
+    lowering() = static_cast<Lowering>(mode);
+  });
+}
+
 napi_value GetNumThreads(napi_env env, napi_callback_info) {
   napi_value out;
   napi_create_int32(env, omp_get_max_threads(), &out);
@@ -572,6 +610,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"copyRows", nullptr, CopyRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumOfSquares", nullptr, SumOfSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setNumThreads", nullptr, SetNumThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setConvLowering", nullptr, SetConvLowering, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"getNumThreads", nullptr, GetNumThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"version", nullptr, Version, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

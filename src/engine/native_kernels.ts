@@ -36,6 +36,7 @@ export interface NativeAddon {
   copyRows(src: Float32Array, dst: Float32Array, dims: number[]): void;
   sumOfSquares(x: Float32Array): number;
   setNumThreads(n: number): void;
+  setConvLowering(mode: number): void;
   getNumThreads(): number;
   version(): string;
 }
@@ -87,6 +88,16 @@ export function setNativeThreads(n: number): number | undefined {
   addon.setNumThreads(n);
   status = { ...status, threads: addon.getNumThreads() };
   return previous;
+}
+
+/**
+ * Which convolutions the addon runs as lowered matrix products (native/src/gemm_conv.h) instead of
+ * oneDNN's direct kernels: 'auto' (the default; wide convolutions, where that was measured faster),
+ * 'always' (every shape the addon takes: for tests) or 'off' (also TRUSTGC_CONV_GEMM=0). No-op
+ * when the addon is not loaded.
+ */
+export function setConvolutionLowering(mode: 'off' | 'auto' | 'always'): void {
+  addon?.setConvLowering({ off: 0, auto: 1, always: 2 }[mode]);
 }
 
 /** Loads the addon if it was built and not disabled; never throws. */
