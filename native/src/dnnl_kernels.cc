@@ -305,10 +305,11 @@ thread_local std::unordered_map<std::string, std::unique_ptr<ConvBackwardWeights
 
 // Which convolutions go through trustgc's lowered-GEMM kernels (gemm_conv.h) instead of oneDNN's
 // direct ones. Auto: the wide ones, where the lowering won in a per-shape comparison on two threads
-// (IB-INN shapes, batch 32): forward with ≥ 24 input and ≥ 64 output channels (0.74–0.87× the
-// time of oneDNN; 32→32 was 1.05–1.12×), filter gradient with ≥ 24 input and ≥ 32 output channels
-// (0.62–1.02×; 16→16 was 1.17×, 32→2 2.1×). TRUSTGC_CONV_GEMM=0 turns it off, setConvLowering
-// switches at run time (tests force it on for every shape).
+// (npm run bench:conv-lowering; the 3×3 convolutions of the IB-INN presets at batch 32): forward
+// with ≥ 24 input and ≥ 64 output channels (0.78–0.90× oneDNN's time; 32→32 was 1.01–1.13×, 16→16
+// 1.33×), filter gradient with ≥ 24 input and ≥ 32 output channels (0.73–0.96×; 16→16 was 1.04×,
+// 32→2 1.8–2.0×). TRUSTGC_CONV_GEMM=0 turns it off; setConvLowering switches at run time (tests
+// force it on for every shape).
 enum class Lowering { off = 0, automatic = 1, always = 2 };
 std::atomic<Lowering>& lowering() {
   static std::atomic<Lowering> mode = [] {
