@@ -1,6 +1,7 @@
 /**
  * Micro-benchmark of the kernels training depends on: a 3×3, 64→64 convolution at 32×32, batch
- * 32, stride 1, 'same' (forward, and forward + both gradients) and a 1024³ matrix product (the
+ * 32, stride 1, 'same' (forward; the three kernels forward, input gradient and filter gradient back
+ * to back; forward + both gradients through autograd) and a 1024³ matrix product (the
  * practical peak of each engine path), in GFLOP/s (1 MAC = 2 FLOP), best and median of several
  * rounds. Every engine path runs in its own process (thread counts are fixed per process): wasm on
  * 1 and on all threads, with the native oneDNN kernels when built, and PyTorch on the same shapes
