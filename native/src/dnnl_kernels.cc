@@ -318,12 +318,12 @@ std::atomic<Lowering>& lowering() {
   }();
   return mode;
 }
-bool lowerForward(const ConvGeometry& g) {
-  return lowering() == Lowering::always || (lowering() == Lowering::automatic && g.c >= 24 && g.o >= 64);
+bool lowered(const ConvGeometry& g, int64_t minOutputChannels) {
+  const Lowering mode = lowering();
+  return mode == Lowering::always || (mode == Lowering::automatic && g.c >= 24 && g.o >= minOutputChannels);
 }
-bool lowerFilterGradient(const ConvGeometry& g) {
-  return lowering() == Lowering::always || (lowering() == Lowering::automatic && g.c >= 24 && g.o >= 32);
-}
+bool lowerForward(const ConvGeometry& g) { return lowered(g, 64); }
+bool lowerFilterGradient(const ConvGeometry& g) { return lowered(g, 32); }
 
 // conv2dForward(x, filter, y, geometry[17])
 napi_value Conv2dForward(napi_env env, napi_callback_info info) {

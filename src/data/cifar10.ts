@@ -18,10 +18,12 @@ export async function loadCifar10(split: Split, onProgress?: (done: number, tota
   const pixelFile = join(cache, `${split}.pixels.u8`);
   const labelFile = join(cache, `${split}.labels.u8`);
   const base = { name: `cifar10-${split}`, classNames: CIFAR10_CLASSES, height: 32, width: 32, channels: 3 };
+  // the test split in class-balanced order (interleaveClasses); the training split as stored
+  const served = (ds: ImageDataset) => (split === 'test' ? interleaveClasses(ds) : ds);
   if (existsSync(pixelFile) && existsSync(labelFile)) {
     const labels = Int32Array.from(readFileSync(labelFile));
     const pixels = new Uint8Array(readFileSync(pixelFile));
-    if (pixels.length === labels.length * 3072) return split === 'test' ? interleaveClasses({ ...base, pixels, labels }) : { ...base, pixels, labels };
+    if (pixels.length === labels.length * 3072) return served({ ...base, pixels, labels });
   }
   const archive = join(sharedDataDir(), 'cifar10-jpeg.tar.gz');
   if (!existsSync(archive)) throw new Error(`CIFAR-10 archive not found at ${archive} (set TRUSTGC_SHARED_DATA to the folder holding it)`);
@@ -37,8 +39,7 @@ export async function loadCifar10(split: Split, onProgress?: (done: number, tota
   renameSync(`${pixelFile}.tmp`, pixelFile);
   writeFileSync(`${labelFile}.tmp`, Uint8Array.from(ds.labels));
   renameSync(`${labelFile}.tmp`, labelFile);
-  const out = { ...ds, ...base };
-  return split === 'test' ? interleaveClasses(out) : out;
+  return served({ ...ds, ...base });
 }
 
 /**
