@@ -7,6 +7,8 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmKernels } from './wasm_kernels.js';
 import { defaultThreadCount, useThreadedWasm, wasmThreadsStatus } from './wasm_threads.js';
+import { shareSavedTensors } from './saved_tensors.js';
+import { useLeanGradients } from './lean_gradients.js';
 import { loadNativeAddon, nativeStatus, nativeThreadCount, registerNativeKernels } from './native_kernels.js';
 
 export type BackendName = 'wasm' | 'cpu';
@@ -33,6 +35,7 @@ let gradientsLoaded = false;
 async function loadGradients(): Promise<void> {
   if (gradientsLoaded) return;
   await import('@tensorflow/tfjs');
+  useLeanGradients();
   gradientsLoaded = true;
 }
 
@@ -46,6 +49,7 @@ export function parseBackendName(value: string | undefined): BackendName | undef
 export async function initEngine(options: EngineOptions = {}): Promise<BackendName> {
   await loadGradients();
   registerWasmKernels();
+  shareSavedTensors();
   if (threadsConfigured === undefined) {
     // Fixed when the wasm backend first starts; later calls keep it.
     const lib = options.native === false ? undefined : loadNativeAddon(nativeThreadCount());

@@ -145,9 +145,10 @@ export class BatchNorm extends Layer {
   }
 
   private recordUpdate(ctx: RunContext, mean: tf.Tensor, variance: tf.Tensor, n: number): void {
-    // Running variance is unbiased (PyTorch); kept outside any gradient tape.
-    const m = tf.keep(mean.clone());
-    const v = tf.keep(variance.clone());
+    // Running variance is unbiased (PyTorch). The statistics are constants for autodiff; kept
+    // (not cloned: a clone is a kernel call and a tape node) until the update is committed.
+    const m = tf.keep(mean);
+    const v = tf.keep(variance);
     const unbias = n / Math.max(1, n - 1);
     ctx.pending.push({
       blends: () => {

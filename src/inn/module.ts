@@ -6,6 +6,7 @@
  * `InvertibleModule` is FrEIA's contract: forward(x) → (y, log|det J|) per sample, inverse(y) → x.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { flatView, reshapeView } from '../engine/views.js';
 
 export interface NamedParam {
   name: string;
@@ -39,7 +40,7 @@ function applyBlends(blends: StatBlend[]): void {
   for (const b of blends) byRate.set(b.rate, [...(byRate.get(b.rate) ?? []), b]);
   for (const [rate, group] of byRate) {
     tf.tidy(() => {
-      const flat = (ts: tf.Tensor[]) => (ts.length === 1 ? tf.reshape(ts[0], [-1]) : tf.concat(ts.map((t) => tf.reshape(t, [-1]))));
+      const flat = (ts: tf.Tensor[]) => (ts.length === 1 ? flatView(ts[0]) : tf.concat(ts.map(flatView)));
       const targets = flat(group.map((b) => b.target));
       let values = flat(group.map((b) => b.value));
       if (group.some((b) => (b.valueScale ?? 1) !== 1)) {
@@ -53,7 +54,7 @@ function applyBlends(blends: StatBlend[]): void {
       }
       const blended = tf.add(tf.mul(targets, 1 - rate), tf.mul(values, rate));
       const pieces = group.length === 1 ? [blended] : tf.split(blended, group.map((b) => b.target.size));
-      group.forEach((b, i) => b.target.assign(tf.reshape(pieces[i], b.target.shape)));
+      group.forEach((b, i) => b.target.assign(reshapeView(pieces[i], b.target.shape)));
     });
   }
 }

@@ -5,6 +5,7 @@
  * addressed by our parameter names and saved in checkpoints for exact resumption.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { flatView, reshapeView } from '../engine/views.js';
 import type { NamedParam } from '../inn/module.js';
 import type { NamedArray, SafetensorsFile } from '../io/safetensors.js';
 import { FUSED_KERNELS, fused } from '../inn/fused_ops.js';
@@ -91,7 +92,7 @@ export class Optimizer {
     return new FlatGradients(
       this.layouts.map((l) =>
         tf.tidy(() => {
-          const parts = l.group.params.map((p) => tf.reshape(grads.get(p.name) ?? tf.zerosLike(p.variable), [-1]));
+          const parts = l.group.params.map((p) => flatView(grads.get(p.name) ?? tf.zerosLike(p.variable)));
           return (parts.length === 1 ? parts[0].clone() : tf.concat(parts)) as tf.Tensor1D;
         }),
       ),
@@ -120,7 +121,7 @@ export class Optimizer {
         return;
       }
       tf.tidy(() => {
-        const params = group.params.map((p) => tf.reshape(p.variable, [-1]));
+        const params = group.params.map((p) => flatView(p.variable));
         const theta = params.length === 1 ? params[0] : tf.concat(params);
         let g: tf.Tensor = gradScale === 1 ? flat.perGroup[i] : tf.mul(flat.perGroup[i], gradScale);
         if (group.weightDecay > 0) g = tf.add(g, tf.mul(theta, group.weightDecay));
@@ -141,7 +142,7 @@ export class Optimizer {
         }
         const updated = tf.sub(theta, step);
         const pieces = group.params.length === 1 ? [updated] : tf.split(updated, l.sizes);
-        group.params.forEach((p, k) => p.variable.assign(tf.reshape(pieces[k], p.variable.shape)));
+        group.params.forEach((p, k) => p.variable.assign(reshapeView(pieces[k], p.variable.shape)));
       });
     });
   }
