@@ -15,19 +15,12 @@
  * and `TRUSTGC_SHARE_SAVED=0` (or `shareSavedTensors(false)`) restores tfjs's own.
  */
 import * as tf from '@tensorflow/tfjs-core';
-
-interface TensorInfoLike {
-  dataId: object;
-  shape: number[];
-  dtype: tf.DataType;
-}
+import { bufferView } from './views.js';
 
 /** The engine members used here (tfjs-core 4.22 `Engine`). */
 interface SavingEngine {
   saveTensorsForBackwardMode(tensors: tf.Tensor[]): tf.Tensor[];
-  makeTensorFromTensorInfo(info: TensorInfoLike): tf.Tensor;
   keep<T extends tf.Tensor>(t: T): T;
-  backend: { incRef(dataId: object): void };
   state: { gradientDepth: number };
 }
 
@@ -37,7 +30,7 @@ let original: SavingEngine[typeof METHOD] | undefined;
 
 function savingEngine(): SavingEngine {
   const engine = tf.engine() as unknown as SavingEngine;
-  if (typeof engine[METHOD] !== 'function' || typeof engine.makeTensorFromTensorInfo !== 'function') {
+  if (typeof engine[METHOD] !== 'function') {
     throw new Error(`trustgc engine: this tfjs-core has no Engine.${METHOD}; pin @tensorflow/tfjs-core 4.22.0`);
   }
   return engine;
@@ -47,7 +40,7 @@ function savingEngine(): SavingEngine {
  * Saves tensors for the backward pass by sharing their buffers (true) or by tfjs's cloning
  * (false). Returns whether sharing is now on.
  */
-export function shareSavedTensors(on = process.env.TRUSTGC_SHARE_SAVED !== '0'): boolean {
+export function shareSavedTensors(on = typeof process === 'undefined' || process.env?.TRUSTGC_SHARE_SAVED !== '0'): boolean {
   const engine = savingEngine();
   original ??= engine[METHOD];
   if (!on) {
@@ -59,11 +52,7 @@ export function shareSavedTensors(on = process.env.TRUSTGC_SHARE_SAVED !== '0'):
     // Inside a nested tape (higher-order gradients) the outer tape must see how each saved
     // tensor derives from its source: keep tfjs's recorded clone there.
     if (engine.state.gradientDepth > 1) return cloning.call(engine, tensors);
-    return tensors.map((t) => {
-      // the owning backend counts references per buffer; the engine counts Tensor objects
-      engine.backend.incRef(t.dataId);
-      return engine.keep(engine.makeTensorFromTensorInfo({ dataId: t.dataId, shape: t.shape, dtype: t.dtype }));
-    });
+    return tensors.map((t) => engine.keep(bufferView(t)));
   };
   return true;
 }

@@ -12,17 +12,23 @@ interface ViewingEngine {
   backend: { incRef(dataId: object): void };
 }
 
+/**
+ * A new tensor object on t's buffer, unchecked: invisible to any tape recording now (callers
+ * make sure that does not matter) and `shape` must hold t.size values.
+ */
+export function bufferView(t: tf.Tensor, shape: readonly number[] = t.shape): tf.Tensor {
+  const engine = tf.engine() as unknown as ViewingEngine;
+  // the owning backend counts references per buffer; the engine counts tensor objects
+  engine.backend.incRef(t.dataId);
+  return engine.makeTensorFromTensorInfo({ dataId: t.dataId, shape: [...shape], dtype: t.dtype });
+}
+
 /** `t` with shape `shape` (same size), as a new tensor object on t's buffer. */
 export function reshapeView<R extends tf.Rank = tf.Rank>(t: tf.Tensor, shape: readonly number[]): tf.Tensor<R> {
   const engine = tf.engine() as unknown as ViewingEngine;
   const size = shape.reduce((a, b) => a * b, 1);
-  if (engine.isTapeOn() || size !== t.size || shape.some((d) => d < 0)) {
-    const reshaped: tf.Tensor = tf.reshape(t, [...shape]);
-    return reshaped as tf.Tensor<R>;
-  }
-  // the owning backend counts references per buffer; the engine counts tensor objects
-  engine.backend.incRef(t.dataId);
-  return engine.makeTensorFromTensorInfo({ dataId: t.dataId, shape: [...shape], dtype: t.dtype }) as tf.Tensor<R>;
+  const view: tf.Tensor = engine.isTapeOn() || size !== t.size || shape.some((d) => d < 0) ? tf.reshape(t, [...shape]) : bufferView(t, shape);
+  return view as tf.Tensor<R>;
 }
 
 /** A second tensor object on t's buffer, same shape. */
