@@ -2,9 +2,10 @@
  * How the engine keeps a kernel's inputs and outputs for its gradient.
  *
  * While a gradient tape records, tfjs saves the tensors a kernel's gradient needs by cloning each
- * one (`Engine.clone`): an Identity kernel call plus a tape node per tensor. The wasm backend's
- * Identity copies the data. In an ibinn-mnist training step that is ~2 150 of its ~6 450 kernel
- * calls, each paying the engine's fixed per-call cost, which is the serial part of a step.
+ * one (`Engine.clone`): an Identity kernel call plus a tape node per tensor (the project's wasm
+ * Identity copies nothing, but is still a kernel call). In an ibinn-mnist training step that was
+ * ~2 150 of its ~6 450 kernel calls, each paying the engine's fixed per-call cost (~10 µs), which
+ * no second thread shares.
  *
  * tfjs tensors are immutable (a Variable's assign swaps its buffer, it never writes into one, and
  * every project kernel writes only its own outputs), so a saved tensor can share the buffer of the
