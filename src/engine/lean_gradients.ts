@@ -5,12 +5,11 @@
  * broadcast, and those of Multiply and Relu cast float32 tensors to float32 (a kernel call even
  * where, as in the project's wasm kernels, it copies nothing). In an ibinn-mnist training step
  * that was ~500 of the backward pass's kernel calls, each paying the engine's fixed per-call
- * cost. The gradients here compute the same
- * values: they reduce and reshape only where a shape was broadcast and cast only non-float inputs.
- * Where tfjs would hand back a reshaped copy of dy, they hand back a second tensor on dy's buffer
- * (the tape accumulates and disposes every input gradient separately, so it must be a distinct
- * tensor object), or a real Reshape while a tape records the backward pass (higher-order
- * gradients).
+ * cost. The gradients here compute the same values: they reduce and reshape only where a shape
+ * was broadcast and cast only non-float inputs. Where tfjs would hand back a reshaped copy of dy,
+ * they hand back a second tensor on dy's buffer (the tape accumulates and disposes every input
+ * gradient separately, so it must be a distinct tensor object), or a real Reshape while a tape
+ * records the backward pass (higher-order gradients).
  *
  * `useLeanGradients(false)` restores tfjs's registrations (tests compare both).
  */
