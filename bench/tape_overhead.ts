@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { engineInfo, initEngine, tf } from '../src/engine/backend.js';
 import { shareSavedTensors } from '../src/engine/saved_tensors.js';
 import { useLeanGradients } from '../src/engine/lean_gradients.js';
+import { recordKernelCalls } from '../src/engine/kernel_calls.js';
 import { GenerativeClassifier } from '../src/gc/model.js';
 import { defaultConfig, isArchName } from '../src/gc/presets.js';
 import { Optimizer } from '../src/train/optimizer.js';
@@ -43,23 +44,6 @@ interface Row {
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
-/** Kernel calls made while fn runs. */
-function countKernels(fn: () => void): number {
-  const engine = tf.engine();
-  const original = engine.runKernel;
-  let calls = 0;
-  engine.runKernel = function (this: typeof engine, ...args: Parameters<typeof original>) {
-    calls++;
-    return original.apply(this, args);
-  } as typeof original;
-  try {
-    fn();
-  } finally {
-    engine.runKernel = original;
-  }
-  return calls;
-}
-
 const setMode = (engineTape: boolean) => {
   shareSavedTensors(engineTape);
   useLeanGradients(engineTape);
@@ -79,16 +63,21 @@ for (const arch of (o.archs as string).split(',')) {
   const settings = { lr: 1e-4, scale: 1, chunk: b, beta: 1, labelSmoothing: 0.01, clipNorm: 8 };
   let seed = 1;
   const run = () => void step.run(batch, { ...settings, seed: seed++ });
-  for (let i = 0; i < 2; i++) for (const on of [false, true]) (setMode(on), run());
+  const mode = (on: boolean) => (on ? 'engine' : 'tfjs');
   const kernels: Record<string, number> = {};
   const times: Record<string, number[]> = { tfjs: [], engine: [] };
-  for (const on of [false, true]) (setMode(on), (kernels[on ? 'engine' : 'tfjs'] = countKernels(run)));
+  for (const on of [false, true]) {
+    setMode(on);
+    run(); // warm-up
+    run();
+    kernels[mode(on)] = recordKernelCalls(run).length;
+  }
   for (let r = 0; r < o.rounds; r++) {
     for (const on of r % 2 ? [true, false] : [false, true]) {
       setMode(on);
       const t = performance.now();
       run();
-      times[on ? 'engine' : 'tfjs'].push(performance.now() - t);
+      times[mode(on)].push(performance.now() - t);
     }
   }
   setMode(true);

@@ -6,6 +6,7 @@ import { randomArray, tf, useBackend } from './helpers.js';
 import { shareSavedTensors } from '../src/engine/saved_tensors.js';
 import { useLeanGradients } from '../src/engine/lean_gradients.js';
 import { flatView, reshapeView } from '../src/engine/views.js';
+import { recordKernelCalls } from '../src/engine/kernel_calls.js';
 
 /** Gradients of f at the inputs, as plain arrays. */
 function gradsOf(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]): Float32Array[] {
@@ -14,23 +15,6 @@ function gradsOf(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]): Flo
     g.dispose();
     return d;
   });
-}
-
-/** Kernel calls while fn runs. */
-function kernelCalls(fn: () => void): string[] {
-  const engine = tf.engine();
-  const original = engine.runKernel;
-  const names: string[] = [];
-  engine.runKernel = function (this: typeof engine, ...args: Parameters<typeof original>) {
-    names.push(args[0]);
-    return original.apply(this, args);
-  } as typeof original;
-  try {
-    fn();
-  } finally {
-    engine.runKernel = original;
-  }
-  return names;
 }
 
 const t = (shape: number[], seed: number) => tf.tensor(randomArray(shape.reduce((a, b) => a * b, 1), seed), shape);
@@ -117,7 +101,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
       const a = t([2, 3, 3, 4], 1);
       const b = t([4], 2);
       const f = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.relu(tf.mul(tf.add(x, y), x)));
-      const count = () => kernelCalls(() => void gradsOf(f, [a, b]));
+      const count = () => recordKernelCalls(() => void gradsOf(f, [a, b]));
       useLeanGradients(false);
       shareSavedTensors(false);
       const tfjs = count();
@@ -138,7 +122,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
       const x = t([2, 3, 4], 5);
       const buffers = tf.memory().numDataBuffers;
       let view!: tf.Tensor;
-      const calls = kernelCalls(() => (view = reshapeView(x, [6, 4])));
+      const calls = recordKernelCalls(() => (view = reshapeView(x, [6, 4])));
       expect(calls).toEqual([]);
       expect(view.shape).toEqual([6, 4]);
       expect(tf.memory().numDataBuffers).toBe(buffers);
