@@ -35,7 +35,9 @@ let gradientsLoaded = false;
 async function loadGradients(): Promise<void> {
   if (gradientsLoaded) return;
   await import('@tensorflow/tfjs');
+  // the engine's tape bookkeeping (fewer kernel calls per step), set once like the gradients
   useLeanGradients();
+  shareSavedTensors();
   gradientsLoaded = true;
 }
 
@@ -49,7 +51,6 @@ export function parseBackendName(value: string | undefined): BackendName | undef
 export async function initEngine(options: EngineOptions = {}): Promise<BackendName> {
   await loadGradients();
   registerWasmKernels();
-  shareSavedTensors();
   if (threadsConfigured === undefined) {
     // Fixed when the wasm backend first starts; later calls keep it.
     const lib = options.native === false ? undefined : loadNativeAddon(nativeThreadCount());
