@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { tf, useBackend } from './helpers.js';
 import { GenerativeClassifier } from '../src/gc/model.js';
 import { defaultConfig } from '../src/gc/presets.js';
+import { reconstructionError } from './flow_check.js';
 
 const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
@@ -20,6 +21,14 @@ describe('presets', () => {
     expect(names).toContain('inn.CONV_1_0.s.1.weight'); // first conv after the leading ReLU
     expect(names).toContain('inn.DOWN_1.s_hi.3.weight');
     expect(names).toContain('inn.FC_0.s1.0.weight');
+    m.dispose();
+  });
+
+  it('small-mnist sits between tiny-mnist and ibinn-mnist and inverts to float32 rounding', () => {
+    const m = new GenerativeClassifier(defaultConfig('small-mnist', DIGITS));
+    expect(m.countParams().total).toBe(1_613_906);
+    // rounding accumulates over the whole network (tiny-mnist: 7.5e-5; small-mnist: 2.7e-4 on inputs in [-1, 1])
+    expect(reconstructionError(m.inn, [28, 28, 1], 2)).toBeLessThan(1e-3);
     m.dispose();
   });
 

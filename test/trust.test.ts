@@ -134,7 +134,7 @@ describe('discriminative baseline', () => {
   it('is about as large as the GC of its preset, trains and evaluates through the same commands', async () => {
     const { createClassifier } = await import('../src/gc/factory.js');
     const digits = Array.from({ length: 10 }, (_, i) => String(i));
-    for (const arch of ['tiny-mnist', 'ibinn-mnist', 'ibinn-cifar10'] as const) {
+    for (const arch of ['tiny-mnist', 'small-mnist', 'ibinn-mnist', 'ibinn-cifar10'] as const) {
       const gc = createClassifier(defaultConfig(arch, digits));
       const dc = createClassifier(defaultConfig(arch, digits, 0, 'dc'));
       const ratio = dc.countParams().total / gc.countParams().total;

@@ -53,6 +53,7 @@ class ResidualBlock extends Layer {
 /** DC widths per data-set preset (parameter counts in the README). */
 export const DC_WIDTH: Record<string, number> = {
   'tiny-mnist': 32,
+  'small-mnist': 48,
   'ibinn-mnist': 74,
   'tiny-rgb32': 32,
   'ibinn-cifar10': 128,

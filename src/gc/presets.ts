@@ -6,6 +6,8 @@
  *                    (IBINN_SMALL.md §2.1): 3 770 634 parameters.
  * - 'ibinn-cifar10': the IB-INN CIFAR-10 model (§2.2): 11 193 154 parameters.
  * - 'tiny-mnist', 'tiny-rgb32': small fast variants with the same block types, for tests and demos.
+ * - 'small-mnist': between tiny-mnist and ibinn-mnist (1.5× the blocks, 2× the widths of tiny-mnist),
+ *                  for 28×28 sets where tiny-mnist is too small (Fashion-MNIST at β = 1).
  * - 'imagenet-resnet50-inn': the paper's ImageNet INN (imagenet_inn.ts): 77 486 672 parameters.
  * - 'imagenet-mini': the same structure at 32×32 with small widths (tests, PyTorch cross-check).
  */
@@ -50,7 +52,7 @@ export interface ModelConfig {
   seed: number;
 }
 
-export const ARCH_NAMES = ['ibinn-mnist', 'ibinn-cifar10', 'tiny-mnist', 'tiny-rgb32', 'imagenet-resnet50-inn', 'imagenet-mini'] as const;
+export const ARCH_NAMES = ['ibinn-mnist', 'ibinn-cifar10', 'tiny-mnist', 'small-mnist', 'tiny-rgb32', 'imagenet-resnet50-inn', 'imagenet-mini'] as const;
 export type ArchName = (typeof ARCH_NAMES)[number];
 
 const MNIST_INPUT: InputSpec = { height: 28, width: 28, channels: 1, mean: [0.5], std: [0.5] };
@@ -125,6 +127,16 @@ const LAYOUTS: Record<IbinnArchName, IbinnLayout> = {
     actNormInit: 0.8,
     labelSmoothing: 0.01,
     trainingChunk: 256,
+  },
+  'small-mnist': {
+    input: MNIST_INPUT,
+    haar: true,
+    stages: [stageOf(6, 32, 0), stageOf(6, 64, 0.1)],
+    fcWidth: 512,
+    fcDropout: 0.3,
+    actNormInit: 0.8,
+    labelSmoothing: 0.01,
+    trainingChunk: 128,
   },
   'tiny-rgb32': {
     input: CIFAR_INPUT,
