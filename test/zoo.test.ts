@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, useBackend } from './helpers.js';
@@ -27,10 +27,11 @@ afterAll(() => {
 
 describe('model zoo', () => {
   it('adds a model with a card of measured figures, lists it, and verifies it', async () => {
-    const added = await runCli(['zoo', 'add', join(work, 'run'), '--name', 'tiny-test', '--dataset', 'mnist', '--command', 'trustgc train … (test)', '--budget', '6 steps', '--ood-images', '200']);
+    const added = await runCli(['zoo', 'add', join(work, 'run'), '--name', 'tiny-test', '--dataset', 'mnist', '--command', 'trustgc train … (test)', '--budget', '6 steps', '--ood-images', '200', '--precision', 'f32']);
     expect(added.error).toBeUndefined();
     const card = readCard(join(zoo, 'tiny-test'));
     expect(card.kind).toBe('gc');
+    expect(card.weights.dtype).toBe('F32');
     expect(card.parameters).toBe(694426);
     expect(card.measurement.testImages).toBe(10000);
     expect(card.measured.accuracy).toBeGreaterThan(10); // 6 steps already beat chance
@@ -58,6 +59,27 @@ describe('model zoo', () => {
       writeFileSync(file, original);
     }
     expect((await runCli(['zoo', 'verify', 'nope'])).error).toMatch(/no zoo model "nope" \(known: tiny-test\)/);
+  });
+
+  it('converts a model to float16: half the bytes, re-measured figures on the card, the old ones kept, and it verifies', async () => {
+    const before = readCard(join(zoo, 'tiny-test'));
+    const r = await runCli(['zoo', 'convert', 'tiny-test', '--precision', 'f16']);
+    expect(r.error).toBeUndefined();
+    expect(r.out).toMatch(/tiny-test: F32 \(card, [0-9.]+ MB\) → F16 \(measured, [0-9.]+ MB\)/);
+    const after = readCard(join(zoo, 'tiny-test'));
+    expect(after.weights.dtype).toBe('F16');
+    expect(after.weights.bytes).toBeLessThan(before.weights.bytes * 0.51);
+    expect(statSync(join(zoo, 'tiny-test', 'model.safetensors')).size).toBe(after.weights.bytes);
+    expect(after.convertedFrom?.dtype).toBe('F32');
+    expect(after.convertedFrom?.measured).toEqual(before.measured);
+    expect(Math.abs(after.measured.accuracy - before.measured.accuracy)).toBeLessThan(0.5);
+    expect(Math.abs(after.measured.bitsPerDim! - before.measured.bitsPerDim!)).toBeLessThan(0.005);
+    expect(after.measured.bitsPerDim).not.toBe(before.measured.bitsPerDim); // it really was measured again
+    expect((await runCli(['zoo', 'convert', 'tiny-test', '--precision', 'f16'])).out).toMatch(/already F16/);
+    expect((await runCli(['zoo', 'convert', 'tiny-test', '--precision', 'f8'])).error).toMatch(/--precision must be f16 or f32, got "f8"/);
+    const verified = await runCli(['zoo', 'verify', 'tiny-test']);
+    expect(verified.error).toBeUndefined();
+    expect(verified.out).toMatch(/tiny-test: verified/);
   });
 
   it('reproduces a model from its card: retrained with the same options, the same figures', async () => {

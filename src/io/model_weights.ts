@@ -11,11 +11,14 @@ import type { NamedParam } from '../inn/module.js';
 import { decodeSafetensors } from './safetensors_format.js';
 import type { NamedArray, SafetensorsFile } from './safetensors_format.js';
 
-export function paramArrays(params: NamedParam[], prefix = ''): NamedArray[] {
+/** Storage precision of a model's float tensors (integer tensors always stay I32). */
+export type WeightPrecision = 'F32' | 'F16';
+
+export function paramArrays(params: NamedParam[], prefix = '', precision: WeightPrecision = 'F32'): NamedArray[] {
   return params.map((p) =>
     p.variable.dtype === 'int32'
       ? { name: prefix + p.name, dtype: 'I32' as const, shape: p.variable.shape, data: p.variable.dataSync() as Int32Array }
-      : { name: prefix + p.name, dtype: 'F32' as const, shape: p.variable.shape, data: p.variable.dataSync() as Float32Array },
+      : { name: prefix + p.name, dtype: precision, shape: p.variable.shape, data: p.variable.dataSync() as Float32Array },
   );
 }
 
@@ -40,8 +43,8 @@ export function assignParams(params: NamedParam[], file: SafetensorsFile, source
     if (!t) throw new Error(`checkpoint ${source} does not match ${arch}: tensor ${p.name} is missing`);
     const same = t.shape.length === p.variable.shape.length && t.shape.every((d, i) => d === p.variable.shape[i]);
     if (!same) throw new Error(`checkpoint ${source} does not match ${arch}: tensor ${p.name} has shape [${t.shape}], the model expects [${p.variable.shape}]`);
-    const dtype = p.variable.dtype === 'int32' ? 'I32' : 'F32';
-    if (t.dtype !== dtype) throw new Error(`checkpoint ${source} does not match ${arch}: tensor ${p.name} is ${t.dtype}, the model expects ${dtype}`);
+    const isInt = p.variable.dtype === 'int32';
+    if (isInt !== (t.dtype === 'I32')) throw new Error(`checkpoint ${source} does not match ${arch}: tensor ${p.name} is ${t.dtype}, the model expects ${isInt ? 'I32' : 'F32 or F16'}`);
     for (let i = 0; i < t.data.length; i++) {
       if (!Number.isFinite(t.data[i])) throw new Error(`checkpoint ${source} is corrupt: tensor ${p.name} contains NaN/Inf`);
     }

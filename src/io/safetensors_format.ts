@@ -2,14 +2,29 @@
  * safetensors reader/writer (the format: 8-byte little-endian header length, a JSON header mapping
  * names to {dtype, shape, data_offsets}, then the raw little-endian data).
  * Hand-written because no maintained npm package for it exists in the registry this project can
- * use; the format is small and fully specified. F32 and I32 are supported.
+ * use; the format is small and fully specified. F32, F16 and I32 are supported.
  * No Node imports: the browser explorer decodes models with it too.
  */
+import { decodeHalf, encodeHalf, halfOverflow } from './half_float.js';
+
 export interface NamedArray {
   name: string;
-  dtype: 'F32' | 'I32';
+  /** how the tensor is stored; F16 tensors hold their values as float32 in memory */
+  dtype: 'F32' | 'F16' | 'I32';
   shape: number[];
   data: Float32Array | Int32Array;
+}
+
+const BYTES_PER_ELEMENT: Record<NamedArray['dtype'], number> = { F32: 4, F16: 2, I32: 4 };
+
+/** The stored bytes of one tensor (F16: rounded to nearest half; a value past ±65 504 is an error). */
+function storedBytes(t: NamedArray): Uint8Array {
+  if (t.dtype !== 'F16') return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  if (!(t.data instanceof Float32Array)) throw new Error(`tensor ${t.name}: F16 storage needs float values`);
+  const bad = halfOverflow(t.data);
+  if (bad >= 0) throw new Error(`tensor ${t.name} cannot be stored as F16: value ${t.data[bad]} at index ${bad} exceeds ±65504`);
+  const half = encodeHalf(t.data);
+  return new Uint8Array(half.buffer);
 }
 
 export interface SafetensorsFile {
@@ -21,11 +36,14 @@ export function encodeSafetensors(tensors: NamedArray[], metadata: Record<string
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
+  const blocks: Uint8Array[] = [];
   for (const t of tensors) {
     const size = t.shape.reduce((a, b) => a * b, 1);
     if (size !== t.data.length) throw new Error(`tensor ${t.name}: shape [${t.shape}] does not match ${t.data.length} values`);
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
-    offset += t.data.byteLength;
+    const bytes = storedBytes(t);
+    blocks.push(bytes);
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
+    offset += bytes.byteLength;
   }
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (json.length % 8)) % 8); // align the data block to 8 bytes
@@ -34,9 +52,9 @@ export function encodeSafetensors(tensors: NamedArray[], metadata: Record<string
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
   let pos = 8 + headerBytes.length;
-  for (const t of tensors) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
-    pos += t.data.byteLength;
+  for (const bytes of blocks) {
+    out.set(bytes, pos);
+    pos += bytes.byteLength;
   }
   return out;
 }
@@ -64,16 +82,17 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): Safetensor
       continue;
     }
     const e = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    if (e.dtype !== 'F32' && e.dtype !== 'I32') fail(`tensor ${name} has unsupported dtype ${e.dtype}`);
+    if (!(e.dtype in BYTES_PER_ELEMENT)) fail(`tensor ${name} has unsupported dtype ${e.dtype}`);
+    const dtype = e.dtype as NamedArray['dtype'];
     const [begin, end] = e.data_offsets ?? [];
     const count = (e.shape ?? []).reduce((a: number, b: number) => a * b, 1);
     if (!(begin >= 0 && end >= begin && dataStart + end <= bytes.length)) fail(`tensor ${name} lies outside the file (truncated?)`);
-    if (end - begin !== count * 4) fail(`tensor ${name}: ${end - begin} bytes for shape [${e.shape}]`);
+    if (end - begin !== count * BYTES_PER_ELEMENT[dtype]) fail(`tensor ${name}: ${end - begin} bytes for shape [${e.shape}] of ${dtype}`);
     // copy (Uint8Array.prototype.slice: Node's Buffer#slice would return a view of a shared pool);
     // the copy is also 4-byte aligned, which typed views need
     const raw = Uint8Array.prototype.slice.call(bytes, dataStart + begin, dataStart + end);
-    const data = e.dtype === 'F32' ? new Float32Array(raw.buffer) : new Int32Array(raw.buffer);
-    tensors.set(name, { name, dtype: e.dtype as 'F32' | 'I32', shape: e.shape, data });
+    const data = dtype === 'F32' ? new Float32Array(raw.buffer) : dtype === 'I32' ? new Int32Array(raw.buffer) : decodeHalf(new Uint16Array(raw.buffer));
+    tensors.set(name, { name, dtype, shape: e.shape, data });
   }
   return { tensors, metadata };
 }

@@ -63,6 +63,8 @@ export interface ModelCard {
   measured: CardFigures;
   measurement: { date: string; testImages: number; oodImages: number; engine: string };
   weights: { file: string; bytes: number; dtype: string };
+  /** set by `zoo convert`: the weights and figures before the conversion (measured figures are the new ones) */
+  convertedFrom?: { dtype: string; bytes: number; measured: CardFigures; measurement: ModelCard['measurement'] };
 }
 
 /** Allowed |card − measured|: percentage figures 0.5 pp, bits/dim 0.005. */

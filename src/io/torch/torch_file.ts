@@ -7,6 +7,7 @@
  */
 import { BufferReader, NameRegistry, Parser } from 'pickleparser';
 import { RandomAccessFile, ZipReader } from './zip_reader.js';
+import { decodeHalf } from '../half_float.js';
 
 export type TorchDtype = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
@@ -53,15 +54,6 @@ export class TorchStorage {
   }
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
-}
-
 /** Decodes little-endian elements of any supported dtype to numbers. */
 function decode(bytes: Buffer, dtype: TorchDtype, count: number): Float64Array | Float32Array {
   // copy into a fresh, aligned buffer (pooled Buffers may start at any byte)
@@ -74,10 +66,7 @@ function decode(bytes: Buffer, dtype: TorchDtype, count: number): Float64Array |
     case 'float64':
       return new Float64Array(ab, 0, count);
     case 'float16': {
-      const src = new Uint16Array(ab, 0, count);
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = halfToFloat(src[i]);
-      return out;
+      return decodeHalf(new Uint16Array(ab, 0, count));
     }
     case 'bfloat16': {
       const src = new Uint16Array(ab, 0, count);
