@@ -77,6 +77,7 @@ describe('model zoo', () => {
     expect(after.measured.bitsPerDim).not.toBe(before.measured.bitsPerDim); // it really was measured again
     expect((await runCli(['zoo', 'convert', 'tiny-test', '--precision', 'f16'])).out).toMatch(/already F16/);
     expect((await runCli(['zoo', 'convert', 'tiny-test', '--precision', 'f8'])).error).toMatch(/--precision must be f16 or f32, got "f8"/);
+    expect((await runCli(['zoo', 'convert', 'tiny-test', '--precision', 'f32'])).error).toMatch(/tiny-test is stored in F16: converting it to F32 cannot restore the rounded-off precision/);
     const verified = await runCli(['zoo', 'verify', 'tiny-test']);
     expect(verified.error).toBeUndefined();
     expect(verified.out).toMatch(/tiny-test: verified/);

@@ -167,6 +167,8 @@ export function addZooCommands(program: Command): void {
           console.log(`${n}: already ${precision}`);
           continue;
         }
+        // widening F16 weights would only relabel rounded values as float32 and lose the card's record
+        if (card.weights.dtype === 'F16') throw new Error(`${n} is stored in F16: converting it to ${precision} cannot restore the rounded-off precision (retrain it with \`trustgc zoo reproduce ${n}\` instead)`);
         console.error(`converting ${n} from ${card.weights.dtype} to ${precision}`);
         storeWeights(dir, precision);
         // the OoD reference statistics were computed with the old weights: recompute them too
