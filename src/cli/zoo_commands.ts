@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { join, resolve } from 'node:path';
 import os from 'node:os';
 import { engineInfo } from '../engine/backend.js';
-import { CONFIG_FILE, MODEL_FILE, loadModel, saveModel, weightsPrecision } from '../io/checkpoint.js';
+import { CONFIG_FILE, MODEL_FILE, loadModel, saveModel } from '../io/checkpoint.js';
 import type { WeightPrecision } from '../io/checkpoint.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { OOD_REFERENCE_FILE } from '../eval/ood_reference.js';
@@ -44,7 +44,10 @@ function parsePrecision(v: string): WeightPrecision {
   return p;
 }
 
-/** Rewrites a model folder's weights in the given precision (atomically, like every model write). */
+/**
+ * Rewrites a model folder's weights in the given precision (atomically, like every model write) and
+ * drops its OoD reference, whose statistics came from the old weights (`measure` recomputes it).
+ */
 function storeWeights(dir: string, precision: WeightPrecision): void {
   const model = loadModel(dir);
   try {
@@ -52,6 +55,7 @@ function storeWeights(dir: string, precision: WeightPrecision): void {
   } finally {
     model.dispose();
   }
+  rmSync(join(dir, OOD_REFERENCE_FILE), { force: true });
 }
 
 /**
@@ -64,7 +68,6 @@ function asShipped(run: string, dtype: string): string {
   mkdirSync(dir, { recursive: true });
   copyFileSync(join(run, CONFIG_FILE), join(dir, CONFIG_FILE));
   copyFileSync(join(run, MODEL_FILE), join(dir, MODEL_FILE));
-  rmSync(join(dir, OOD_REFERENCE_FILE), { force: true });
   storeWeights(dir, 'F16');
   return dir;
 }
@@ -171,8 +174,6 @@ export function addZooCommands(program: Command): void {
         if (card.weights.dtype === 'F16') throw new Error(`${n} is stored in F16: converting it to ${precision} cannot restore the rounded-off precision (retrain it with \`trustgc zoo reproduce ${n}\` instead)`);
         console.error(`converting ${n} from ${card.weights.dtype} to ${precision}`);
         storeWeights(dir, precision);
-        // the OoD reference statistics were computed with the old weights: recompute them too
-        rmSync(join(dir, OOD_REFERENCE_FILE), { force: true });
         const m = await measure(dir, card.dataset, card.measurement.oodImages);
         const checks = compareFigures(card.measured, m.figures);
         const before: ConversionRecord = { dtype: card.weights.dtype, bytes: card.weights.bytes, measured: card.measured, measurement: card.measurement };
@@ -206,10 +207,7 @@ export function addZooCommands(program: Command): void {
       const dir = join(zooRoot(), o.name);
       mkdirSync(dir, { recursive: true });
       for (const f of [CONFIG_FILE, MODEL_FILE, OOD_REFERENCE_FILE, 'train.json', 'eval.json']) if (existsSync(join(run, f))) copyFileSync(join(run, f), join(dir, f));
-      if (precision !== 'F32') {
-        storeWeights(dir, precision);
-        rmSync(join(dir, OOD_REFERENCE_FILE), { force: true }); // computed with the F32 weights
-      }
+      if (precision !== 'F32') storeWeights(dir, precision);
       const { figures, testImages } = await measure(dir, o.dataset, o.oodImages);
       const model = loadModel(dir);
       const train = existsSync(join(run, 'train.json')) ? (JSON.parse(readFileSync(join(run, 'train.json'), 'utf8')) as Record<string, unknown>) : {};
@@ -230,7 +228,7 @@ export function addZooCommands(program: Command): void {
         training: { command: o.command, options: train, budget: o.budget },
         measured: figures,
         measurement: { date: today(), testImages, oodImages: o.oodImages, engine: engineLine() },
-        weights: { file: MODEL_FILE, bytes: statSync(join(dir, MODEL_FILE)).size, dtype: weightsPrecision(join(dir, MODEL_FILE)) },
+        weights: { file: MODEL_FILE, bytes: statSync(join(dir, MODEL_FILE)).size, dtype: precision },
       };
       model.dispose();
       writeFileAtomic(join(dir, CARD_FILE), JSON.stringify(card, null, 2) + '\n');

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Classifier } from '../gc/classifier.js';
 import type { ModelConfig } from '../gc/presets.js';
-import { loadSafetensors, readFileBytes, saveSafetensors, writeFileAtomic } from './safetensors.js';
+import { readFileBytes, saveSafetensors, writeFileAtomic } from './safetensors.js';
 import { assignParams, modelFromBytes, paramArrays, parseConfig } from './model_weights.js';
 import type { WeightPrecision } from './model_weights.js';
 
@@ -32,12 +32,6 @@ export function saveModel(dir: string, model: Classifier, precision: WeightPreci
   mkdirSync(dir, { recursive: true });
   writeConfig(dir, model.config);
   saveSafetensors(join(dir, MODEL_FILE), paramArrays(model.namedParams(), '', precision), { format: 'trustgc-model', arch: model.config.arch });
-}
-
-/** The storage precision of a weights file's float tensors ('mixed' if they differ). */
-export function weightsPrecision(path: string): WeightPrecision | 'mixed' {
-  const kinds = new Set([...loadSafetensors(path).tensors.values()].filter((t) => t.dtype !== 'I32').map((t) => t.dtype));
-  return kinds.size === 1 ? ([...kinds][0] as WeightPrecision) : 'mixed';
 }
 
 /** Loads a model folder (config.json + model.safetensors). */

@@ -63,11 +63,13 @@ export function decodeHalf(bits: Uint16Array): Float32Array {
   return out;
 }
 
-/** Index of the first finite value that half precision cannot hold (|v| rounds past 65 504), or −1. */
-export function halfOverflow(values: Float32Array): number {
+/**
+ * Index of the first finite value that half precision cannot hold (|v| rounds past 65 504), or −1.
+ * `bits` (the values already encoded) spares a second encoding pass.
+ */
+export function halfOverflow(values: Float32Array, bits: Uint16Array = encodeHalf(values)): number {
   for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (Number.isFinite(v) && (float32ToHalfBits(v) & 0x7fff) === 0x7c00) return i;
+    if ((bits[i] & 0x7fff) === 0x7c00 && Number.isFinite(values[i])) return i;
   }
   return -1;
 }

@@ -21,9 +21,9 @@ const BYTES_PER_ELEMENT: Record<NamedArray['dtype'], number> = { F32: 4, F16: 2,
 function storedBytes(t: NamedArray): Uint8Array {
   if (t.dtype !== 'F16') return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
   if (!(t.data instanceof Float32Array)) throw new Error(`tensor ${t.name}: F16 storage needs float values`);
-  const bad = halfOverflow(t.data);
-  if (bad >= 0) throw new Error(`tensor ${t.name} cannot be stored as F16: value ${t.data[bad]} at index ${bad} exceeds ±65504`);
   const half = encodeHalf(t.data);
+  const bad = halfOverflow(t.data, half);
+  if (bad >= 0) throw new Error(`tensor ${t.name} cannot be stored as F16: value ${t.data[bad]} at index ${bad} exceeds ±65504`);
   return new Uint8Array(half.buffer);
 }
 
