@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { parseIdx } from '../src/data/idx.js';
 import { loadMnist, loadFashionMnist } from '../src/data/mnist.js';
 import { loadImageFolder } from '../src/data/image_folder.js';
+import { firstN } from '../src/data/dataset.js';
 import { loadDataset } from '../src/data/registry.js';
 import { epochOrder, makeBatch, NO_AUGMENT } from '../src/data/batches.js';
 import { MersenneTwister } from '../src/util/rng.js';
@@ -73,6 +74,9 @@ describe('data sets', () => {
     for (const l of first.labels) counts[l]++;
     expect(counts).toEqual(new Array(10).fill(1000));
     expect(first.classNames).toEqual(CIFAR10_CLASSES);
+    // served round-robin: every prefix is class-balanced and a limit is a plain prefix
+    expect(first.storedByClass).toBeFalsy();
+    expect(Array.from(firstN(first, 20).labels)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     const again = await loadCifar10('test'); // from the cache
     expect(Buffer.compare(Buffer.from(again.pixels), Buffer.from(first.pixels))).toBe(0);
     expect(Buffer.compare(Buffer.from(again.labels.buffer), Buffer.from(first.labels.buffer))).toBe(0);
@@ -89,6 +93,9 @@ describe('data sets', () => {
     const ds = await loadImageFolder(root, { channels: 3 });
     expect(ds.classNames).toEqual(['cat', 'dog']);
     expect(Array.from(ds.labels)).toEqual([0, 0, 1, 1]);
+    // read class by class, so a limited prefix alternates the classes
+    expect(ds.storedByClass).toBe(true);
+    expect(Array.from(firstN(ds, 2).labels)).toEqual([0, 1]);
     expect(ds.pixels[0]).toBe(40);
     expect(ds.pixels[3 * 64 * 3]).toBe(201);
     const gray = await loadImageFolder(root, { channels: 1, size: 4 });

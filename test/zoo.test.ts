@@ -83,6 +83,25 @@ describe('model zoo', () => {
     expect(verified.out).toMatch(/tiny-test: verified/);
   });
 
+  it('re-measures a card from scratch: a fresh OoD reference, the old figures and the reason kept on the card', async () => {
+    const before = readCard(join(zoo, 'tiny-test'));
+    // a stale reference (every training score far out): re-measuring must not use it
+    const refFile = join(zoo, 'tiny-test', 'ood_reference.json');
+    const stale = JSON.parse(readFileSync(refFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(refFile, JSON.stringify({ ...stale, values: (stale.values as number[]).map(() => 1e6) }));
+    expect((await runCli(['zoo', 'remeasure', 'tiny-test'])).error).toMatch(/--reason/);
+    const r = await runCli(['zoo', 'remeasure', 'tiny-test', '--reason', 'test: stale reference']);
+    expect(r.error).toBeUndefined();
+    expect(r.out).toMatch(/tiny-test: card \(before\) against the new measurement/);
+    expect(r.out).not.toMatch(/OFF/); // same weights, same data: the same figures as before the reference went stale
+    const after = readCard(join(zoo, 'tiny-test'));
+    expect(after.remeasuredFrom?.reason).toBe('test: stale reference');
+    expect(after.remeasuredFrom?.measured).toEqual(before.measured);
+    expect(after.measured.oodAuroc).toEqual(before.measured.oodAuroc);
+    expect((JSON.parse(readFileSync(refFile, 'utf8')) as { values: number[] }).values.some((v) => v !== 1e6)).toBe(true);
+    expect((await runCli(['zoo', 'remeasure', 'nope', '--reason', 'x'])).error).toMatch(/no zoo model "nope"/);
+  });
+
   it('reproduces a model from its card: retrained with the same options, the same figures', async () => {
     const r = await runCli(['zoo', 'reproduce', 'tiny-test', '--out', join(work, 'again')]);
     expect(r.error).toBeUndefined();

@@ -1,5 +1,5 @@
 /**
- * `trustgc zoo list | verify | reproduce | add`: the shipped pretrained models (zoo/<name>/ with
+ * `trustgc zoo list | verify | reproduce | convert | remeasure | add`: the shipped pretrained models (zoo/<name>/ with
  * config.json, model.safetensors, ood_reference.json, card.json).
  */
 import type { Command } from 'commander';
@@ -186,6 +186,31 @@ export function addZooCommands(program: Command): void {
         };
         writeFileAtomic(join(dir, CARD_FILE), JSON.stringify(updated, null, 2) + '\n');
         console.log(`\n## ${n}: ${before.dtype} (card, ${(before.bytes / 1e6).toFixed(2)} MB) → ${precision} (measured, ${(updated.weights.bytes / 1e6).toFixed(2)} MB)\n\n${formatChecks(checks)}`);
+      }
+    });
+
+  zoo
+    .command('remeasure')
+    .description('measure shipped models again from scratch (a new OoD reference too) and put the new figures on their cards, the old ones kept beside them with the reason')
+    .argument('<names...>', 'zoo models, or "all"')
+    .requiredOption('--reason <text>', 'why the cards are re-measured (recorded on each card)')
+    .action(async (names: string[], o) => {
+      for (const n of names.includes('all') ? zooNames() : names) {
+        const dir = zooDir(n);
+        const card = readCard(dir);
+        console.error(`re-measuring ${n}: ${o.reason}`);
+        // the reference is part of what is re-measured (the OoD figures are relative to it)
+        rmSync(join(dir, OOD_REFERENCE_FILE), { force: true });
+        const m = await measure(dir, card.dataset, card.measurement.oodImages);
+        const checks = compareFigures(card.measured, m.figures);
+        const updated: ModelCard = {
+          ...card,
+          measured: m.figures,
+          measurement: { ...card.measurement, date: today(), testImages: m.testImages, engine: engineLine() },
+          remeasuredFrom: { reason: o.reason, measured: card.measured, measurement: card.measurement },
+        };
+        writeFileAtomic(join(dir, CARD_FILE), JSON.stringify(updated, null, 2) + '\n');
+        console.log(`\n## ${n}: card (before) against the new measurement\n\n${formatChecks(checks)}`);
       }
     });
 

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadImageFolder } from './image_folder.js';
+import { classRoundRobinOrder, subset } from './dataset.js';
 import type { ImageDataset } from './dataset.js';
 import { cacheDir, sharedDataDir } from '../util/paths.js';
 import type { Split } from './mnist.js';
@@ -18,8 +19,9 @@ export async function loadCifar10(split: Split, onProgress?: (done: number, tota
   const pixelFile = join(cache, `${split}.pixels.u8`);
   const labelFile = join(cache, `${split}.labels.u8`);
   const base = { name: `cifar10-${split}`, classNames: CIFAR10_CLASSES, height: 32, width: 32, channels: 3 };
-  // the test split in class-balanced order (interleaveClasses); the training split as stored
-  const served = (ds: ImageDataset) => (split === 'test' ? interleaveClasses(ds) : ds);
+  // the test split in class-balanced order (interleaveClasses); the training split as stored,
+  // flagged so that a limited prefix (--train-limit, the OoD reference) is taken round-robin
+  const served = (ds: ImageDataset) => (split === 'test' ? interleaveClasses(ds) : { ...ds, storedByClass: true });
   if (existsSync(pixelFile) && existsSync(labelFile)) {
     const labels = Int32Array.from(readFileSync(labelFile));
     const pixels = new Uint8Array(readFileSync(pixelFile));
@@ -46,16 +48,9 @@ export async function loadCifar10(split: Split, onProgress?: (done: number, tota
  * The JPEG folders list the test set class by class, so its first n images (per-epoch
  * evaluation, the zoo's OoD measurement) would be airplanes and automobiles only. The test set
  * is served round-robin over the classes instead (each class in its folder order), so every
- * prefix is class-balanced. (The training set keeps its order: it is shuffled anyway, and the
- * zoo's reproduce runs depend on it.)
+ * prefix is class-balanced. (The training set keeps its stored order: it is shuffled anyway, and
+ * the zoo's reproduce runs depend on it; `firstN` balances its prefixes through `storedByClass`.)
  */
 export function interleaveClasses(ds: ImageDataset): ImageDataset {
-  const byClass = ds.classNames.map(() => [] as number[]);
-  ds.labels.forEach((y, i) => byClass[y].push(i));
-  const order: number[] = [];
-  for (let k = 0; order.length < ds.labels.length; k++) for (const members of byClass) if (k < members.length) order.push(members[k]);
-  const size = ds.height * ds.width * ds.channels;
-  const pixels = new Uint8Array(ds.pixels.length);
-  order.forEach((from, to) => pixels.set(ds.pixels.subarray(from * size, (from + 1) * size), to * size));
-  return { ...ds, pixels, labels: Int32Array.from(order, (i) => ds.labels[i]) };
+  return subset(ds, classRoundRobinOrder(ds));
 }

@@ -11,6 +11,11 @@ export interface ImageDataset {
   /** N·H·W·C bytes, sample-major, HWC within a sample */
   pixels: Uint8Array;
   labels: Int32Array;
+  /**
+   * The samples are stored class by class (image folders, CIFAR-10's training split): a prefix
+   * would hold only the first classes, so `firstN` takes its images round-robin over the classes.
+   */
+  storedByClass?: boolean;
 }
 
 export function datasetSize(ds: ImageDataset): number {
@@ -21,7 +26,7 @@ export function sampleSize(ds: ImageDataset): number {
   return ds.height * ds.width * ds.channels;
 }
 
-/** A new data set holding the given samples (copied). */
+/** A new data set holding the given samples (copied), in the order given. */
 export function subset(ds: ImageDataset, indices: ArrayLike<number>, name = ds.name): ImageDataset {
   const n = sampleSize(ds);
   const pixels = new Uint8Array(indices.length * n);
@@ -31,11 +36,26 @@ export function subset(ds: ImageDataset, indices: ArrayLike<number>, name = ds.n
     pixels.set(ds.pixels.subarray(j * n, (j + 1) * n), i * n);
     labels[i] = ds.labels[j];
   }
-  return { ...ds, name, pixels, labels };
+  // the new order is the caller's, so the class-by-class flag does not carry over
+  return { name, classNames: ds.classNames, height: ds.height, width: ds.width, channels: ds.channels, pixels, labels };
 }
 
+/** Sample indices round-robin over the classes: image k of every class, then image k + 1, …; each class in stored order. */
+export function classRoundRobinOrder(ds: ImageDataset): number[] {
+  const byClass = ds.classNames.map(() => [] as number[]);
+  ds.labels.forEach((y, i) => byClass[y].push(i));
+  const order: number[] = [];
+  for (let k = 0; order.length < ds.labels.length; k++) for (const members of byClass) if (k < members.length) order.push(members[k]);
+  return order;
+}
+
+/**
+ * The first `limit` images (all when undefined): a prefix in stored order, or — for a set stored
+ * class by class — a prefix of the round-robin order, so that every class is represented.
+ */
 export function firstN(ds: ImageDataset, limit: number | undefined): ImageDataset {
   if (limit === undefined || limit >= datasetSize(ds)) return ds;
+  if (ds.storedByClass) return subset(ds, classRoundRobinOrder(ds).slice(0, limit));
   return subset(ds, Array.from({ length: limit }, (_, i) => i));
 }
 

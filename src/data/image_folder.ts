@@ -68,5 +68,6 @@ export async function loadImageFolder(root: string, opts: ImageFolderOptions = {
     });
     opts.onProgress?.(Math.min(start + batch, files.length), files.length);
   }
-  return { name: opts.name ?? root, classNames, height, width, channels, pixels, labels };
+  // files are read class by class: firstN must not take a prefix (it would miss classes)
+  return { name: opts.name ?? root, classNames, height, width, channels, pixels, labels, storedByClass: true };
 }

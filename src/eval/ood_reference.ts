@@ -44,5 +44,5 @@ export async function referenceFromDataset(model: InferenceModel, ds: ImageDatas
     scores.push(...(r.lx.dataSync() as Float32Array));
     tf.dispose([x, ...Object.values(r)]);
   }
-  return makeReference(scores, `${ds.name}: first ${datasetSize(subset)} images`);
+  return makeReference(scores, `${ds.name}: ${ds.storedByClass ? '' : 'first '}${datasetSize(subset)} images${ds.storedByClass ? ', round-robin over the classes' : ''}`);
 }

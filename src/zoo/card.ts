@@ -65,6 +65,8 @@ export interface ModelCard {
   weights: { file: string; bytes: number; dtype: string };
   /** set by `zoo convert`: the weights and figures before the conversion (measured figures are the new ones) */
   convertedFrom?: { dtype: string; bytes: number; measured: CardFigures; measurement: ModelCard['measurement'] };
+  /** set by `zoo remeasure`: why the card was measured again, and the figures it held before */
+  remeasuredFrom?: { reason: string; measured: CardFigures; measurement: ModelCard['measurement'] };
 }
 
 /** Allowed |card − measured|: percentage figures 0.5 pp, bits/dim 0.005. */
