@@ -89,7 +89,7 @@ export async function sweepReport(o: SweepOptions, results: SweepModelResult[], 
   const files: string[] = [];
   files.push(...(await writePlot(tradeOffSpec(gcs, dc, `Fig. 3 at our scale: ${o.dataset}, ${o.arch}`), dir, 'tradeoff')));
   files.push(...(await writePlot(rfSpec(gcs, `Fig. 4 at our scale: effective receptive field before pooling`), dir, 'receptive-field')));
-  const train = `${o.epochs} epoch(s)${o.trainLimit ? ` on the first ${o.trainLimit} training images` : ''}, ${o.train.optimizer ?? 'adam'} lr ${o.train.lr ?? '–'}, batch ${o.train.batchSize ?? 128}`;
+  const train = `${o.epochs} epoch(s)${o.trainLimit ? ` on ${o.trainLimit} training images (the first ones; round-robin over the classes where the set is stored class by class, as CIFAR-10's is)` : ''}, ${o.train.optimizer ?? 'adam'} lr ${o.train.lr ?? '–'}, batch ${o.train.batchSize ?? 128}`;
   const inf = gcs.find((r) => r.beta !== null && !Number.isFinite(r.beta));
   const md: string[] = [
     `# β-sweep on ${o.dataset} (${o.arch})`,
