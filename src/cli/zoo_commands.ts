@@ -89,6 +89,22 @@ export async function measure(dir: string, dataset: string, oodImages: number): 
   }
 }
 
+/**
+ * Measures a shipped model again and writes the new figures on its card, together with `changes`
+ * (the record of what came before); returns the card-against-measurement checks.
+ */
+async function measureIntoCard(dir: string, card: ModelCard, changes: Partial<ModelCard>): Promise<ReturnType<typeof compareFigures>> {
+  const m = await measure(dir, card.dataset, card.measurement.oodImages);
+  const updated: ModelCard = {
+    ...card,
+    ...changes,
+    measured: m.figures,
+    measurement: { ...card.measurement, date: today(), testImages: m.testImages, engine: engineLine() },
+  };
+  writeFileAtomic(join(dir, CARD_FILE), JSON.stringify(updated, null, 2) + '\n');
+  return compareFigures(card.measured, m.figures);
+}
+
 export function addZooCommands(program: Command): void {
   const zoo = program.command('zoo').description('pretrained models shipped with trustgc, with model cards that `verify` re-measures');
 
@@ -174,18 +190,10 @@ export function addZooCommands(program: Command): void {
         if (card.weights.dtype === 'F16') throw new Error(`${n} is stored in F16: converting it to ${precision} cannot restore the rounded-off precision (retrain it with \`trustgc zoo reproduce ${n}\` instead)`);
         console.error(`converting ${n} from ${card.weights.dtype} to ${precision}`);
         storeWeights(dir, precision);
-        const m = await measure(dir, card.dataset, card.measurement.oodImages);
-        const checks = compareFigures(card.measured, m.figures);
+        const weights = { file: MODEL_FILE, bytes: statSync(join(dir, MODEL_FILE)).size, dtype: precision };
         const before: ConversionRecord = { dtype: card.weights.dtype, bytes: card.weights.bytes, measured: card.measured, measurement: card.measurement };
-        const updated: ModelCard = {
-          ...card,
-          measured: m.figures,
-          measurement: { ...card.measurement, date: today(), testImages: m.testImages, engine: engineLine() },
-          weights: { file: MODEL_FILE, bytes: statSync(join(dir, MODEL_FILE)).size, dtype: precision },
-          convertedFrom: before,
-        };
-        writeFileAtomic(join(dir, CARD_FILE), JSON.stringify(updated, null, 2) + '\n');
-        console.log(`\n## ${n}: ${before.dtype} (card, ${(before.bytes / 1e6).toFixed(2)} MB) → ${precision} (measured, ${(updated.weights.bytes / 1e6).toFixed(2)} MB)\n\n${formatChecks(checks)}`);
+        const checks = await measureIntoCard(dir, card, { weights, convertedFrom: before });
+        console.log(`\n## ${n}: ${before.dtype} (card, ${(before.bytes / 1e6).toFixed(2)} MB) → ${precision} (measured, ${(weights.bytes / 1e6).toFixed(2)} MB)\n\n${formatChecks(checks)}`);
       }
     });
 
@@ -201,15 +209,7 @@ export function addZooCommands(program: Command): void {
         console.error(`re-measuring ${n}: ${o.reason}`);
         // the reference is part of what is re-measured (the OoD figures are relative to it)
         rmSync(join(dir, OOD_REFERENCE_FILE), { force: true });
-        const m = await measure(dir, card.dataset, card.measurement.oodImages);
-        const checks = compareFigures(card.measured, m.figures);
-        const updated: ModelCard = {
-          ...card,
-          measured: m.figures,
-          measurement: { ...card.measurement, date: today(), testImages: m.testImages, engine: engineLine() },
-          remeasuredFrom: { reason: o.reason, measured: card.measured, measurement: card.measurement },
-        };
-        writeFileAtomic(join(dir, CARD_FILE), JSON.stringify(updated, null, 2) + '\n');
+        const checks = await measureIntoCard(dir, card, { remeasuredFrom: { reason: o.reason, measured: card.measured, measurement: card.measurement } });
         console.log(`\n## ${n}: card (before) against the new measurement\n\n${formatChecks(checks)}`);
       }
     });

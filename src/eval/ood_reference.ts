@@ -44,5 +44,6 @@ export async function referenceFromDataset(model: InferenceModel, ds: ImageDatas
     scores.push(...(r.lx.dataSync() as Float32Array));
     tf.dispose([x, ...Object.values(r)]);
   }
-  return makeReference(scores, `${ds.name}: ${ds.storedByClass ? '' : 'first '}${datasetSize(subset)} images${ds.storedByClass ? ', round-robin over the classes' : ''}`);
+  const drawn = ds.storedByClass ? `${datasetSize(subset)} images, round-robin over the classes` : `first ${datasetSize(subset)} images`;
+  return makeReference(scores, `${ds.name}: ${drawn}`);
 }
