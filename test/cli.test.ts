@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, useBackend } from './helpers.js';
@@ -23,6 +23,8 @@ describe('command line', () => {
     expect((await run(['train', '--arch', 'resnet']).then((r) => r.error)) ?? '').toMatch(/unknown architecture "resnet"/);
     expect((await run(['train', '--beta', 'high']).then((r) => r.error)) ?? '').toMatch(/beta must be a number/);
     expect((await run(['train', '--optimizer', 'lbfgs']).then((r) => r.error)) ?? '').toMatch(/unknown optimizer "lbfgs"/);
+    expect((await run(['train', '--dropout', '0.5']).then((r) => r.error)) ?? '').toMatch(/dropout must be preset or off, got "0.5"/);
+    expect((await run(['eval', '--model', 'x', '--split', 'val']).then((r) => r.error)) ?? '').toMatch(/split must be test or train, got "val"/);
     const dir = mkdtempSync(join(tmpdir(), 'gc-cli-'));
     expect((await run(['train', '--dataset', 'imagenet', '--out', dir]).then((r) => r.error)) ?? '').toMatch(/unknown dataset "imagenet"/);
     expect((await run(['train', '--dataset', 'fashion-mnist', '--arch', 'tiny-rgb32', '--out', join(dir, 'rgb')]).then((r) => r.error)) ?? '').toMatch(/has 28×28×1 images, model tiny-rgb32 expects 32×32×3/);
@@ -42,14 +44,20 @@ describe('command line', () => {
 
   it('train then eval through the CLI (JSON output)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gc-cli-run-'));
-    const t = await run(['train', '--arch', 'tiny-mnist', '--steps', '2', '--batch-size', '8', '--train-limit', '16', '--epochs', '1', '--out', dir, '--eval-every', '0', '--test-limit', '20']);
+    const t = await run(['train', '--arch', 'tiny-mnist', '--dropout', 'off', '--steps', '2', '--batch-size', '8', '--train-limit', '16', '--epochs', '1', '--out', dir, '--eval-every', '0', '--test-limit', '20']);
     expect(t.error).toBeUndefined();
+    // the dropout choice is part of the model (config.json) and of the recorded training options
+    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).dropout).toBe('off');
+    expect(JSON.parse(readFileSync(join(dir, 'train.json'), 'utf8')).dropout).toBe('off');
     const r = await run(['eval', '--model', dir, '--dataset', 'mnist', '--limit', '40', '--json']);
     expect(r.error, r.error).toBeUndefined();
     const result = JSON.parse(r.out);
     expect(result.images).toBe(40);
     expect(result.accuracy).toBeGreaterThanOrEqual(0);
     expect(Number.isFinite(result.bitsPerDim)).toBe(true);
+    const fit = await run(['eval', '--model', dir, '--dataset', 'mnist', '--split', 'train', '--limit', '24', '--json']);
+    expect(fit.error, fit.error).toBeUndefined();
+    expect(JSON.parse(fit.out)).toMatchObject({ dataset: 'mnist-train', images: 24 });
     // ONNX export, then the same evaluation on onnxruntime
     if (!(await onnxAvailable())) return;
     const e = await run(['export-onnx', '--model', dir, '--batch', '16']);

@@ -3,6 +3,9 @@ import { tf, useBackend } from './helpers.js';
 import { GenerativeClassifier } from '../src/gc/model.js';
 import { defaultConfig } from '../src/gc/presets.js';
 import { reconstructionError } from './flow_check.js';
+import { RunContext } from '../src/inn/module.js';
+
+const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
 const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
@@ -37,6 +40,25 @@ describe('presets', () => {
     expect(m.countParams().inn).toBe(11_162_424);
     expect(m.countParams().total).toBe(11_193_154);
     m.dispose();
+  });
+
+  it("dropout 'off' removes the subnets' dropout and nothing else", () => {
+    // training-mode passes with different dropout seeds: the preset's dropout makes them differ, 'off' not
+    const x = tf.randomUniform([4, 28, 28, 1], -1, 1, 'float32', 3);
+    const twoPasses = (m: GenerativeClassifier) =>
+      [1, 2].map((seed) => tf.tidy(() => m.inn.forward(x, new RunContext(true, false, seed)).y.dataSync() as Float32Array));
+    const preset = new GenerativeClassifier(defaultConfig('small-mnist', DIGITS));
+    const off = new GenerativeClassifier({ ...defaultConfig('small-mnist', DIGITS), dropout: 'off' });
+    expect(off.countParams().total).toBe(preset.countParams().total);
+    const [a, b] = twoPasses(preset);
+    const [c, d] = twoPasses(off);
+    expect(maxAbsDiff(a, b)).toBeGreaterThan(1e-3);
+    expect(maxAbsDiff(c, d)).toBe(0);
+    // both inverts in evaluation mode, where dropout never acts
+    expect(reconstructionError(off.inn, [28, 28, 1], 2)).toBeLessThan(1e-3);
+    expect(() => new GenerativeClassifier({ ...defaultConfig('tiny-mnist', DIGITS), dropout: 'none' as never })).toThrow(/config.dropout must be preset or off, got "none"/);
+    [preset, off].forEach((m) => m.dispose());
+    x.dispose();
   });
 
   it('class means start exactly muInit apart (official initialisation)', () => {

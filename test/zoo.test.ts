@@ -45,6 +45,19 @@ describe('model zoo', () => {
     expect(verified.out).not.toMatch(/OFF/);
   });
 
+  it('lists a model trained with --dropout off as such', async () => {
+    const file = join(zoo, 'tiny-test', 'card.json');
+    const original = readFileSync(file, 'utf8');
+    const card = JSON.parse(original);
+    card.training.options.dropout = 'off';
+    writeFileSync(file, JSON.stringify(card));
+    try {
+      expect((await runCli(['zoo', 'list'])).out).toMatch(/\| tiny-test \| mnist \| tiny-mnist GC, no dropout \| 1 \|/);
+    } finally {
+      writeFileSync(file, original);
+    }
+  });
+
   it('fails verification when a card figure is off by more than 0.5 pp, and names it', async () => {
     const file = join(zoo, 'tiny-test', 'card.json');
     const original = readFileSync(file, 'utf8');

@@ -6,7 +6,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { initEngine, parseBackendName } from '../engine/backend.js';
-import { ARCH_NAMES, defaultConfig, isArchName } from '../gc/presets.js';
+import { ARCH_NAMES, DROPOUT_MODES, defaultConfig, isArchName } from '../gc/presets.js';
+import type { DropoutMode } from '../gc/presets.js';
 import { GenerativeClassifier } from '../gc/model.js';
 import { createClassifier, requireGenerative } from '../gc/factory.js';
 import { DEFAULT_TRAIN_OPTIONS, TrainingDivergedError } from '../train/trainer.js';
@@ -46,6 +47,14 @@ const int = (what: string) => (v: string) => {
 };
 const parseModelType = (v: string): 'gc' | 'dc' => {
   if (v !== 'gc' && v !== 'dc') throw new InvalidArgumentError(`model type must be gc or dc, got "${v}"`);
+  return v;
+};
+const parseDropout = (v: string): DropoutMode => {
+  if (!(DROPOUT_MODES as readonly string[]).includes(v)) throw new InvalidArgumentError(`dropout must be ${DROPOUT_MODES.join(' or ')}, got "${v}"`);
+  return v as DropoutMode;
+};
+const parseSplit = (v: string): 'train' | 'test' => {
+  if (v !== 'train' && v !== 'test') throw new InvalidArgumentError(`split must be test or train, got "${v}"`);
   return v;
 };
 const list = (v: string) => v.split(',').filter(Boolean).map((s) => {
@@ -103,6 +112,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     .option('--lr-decay-factor <f>', 'LR decay factor', num('decay factor'), DEFAULT_TRAIN_OPTIONS.lrDecayFactor)
     .option('--clip <norm>', 'global gradient-norm clip (0 = off)', num('clip'), DEFAULT_TRAIN_OPTIONS.clipNorm)
     .option('--label-smoothing <ε>', 'label smoothing (default from the architecture)', num('label smoothing'))
+    .option('--dropout <mode>', `${DROPOUT_MODES.join(' | ')}: the architecture's dropout rates, or none`, parseDropout, 'preset')
     .option('--shift <px>', 'random translation augmentation, pixels', int('shift'), 0)
     .option('--flip', 'random horizontal flips', false)
     .option('--noise <σ>', 'Gaussian input noise σ (besides uniform dequantisation)', num('noise'), DEFAULT_TRAIN_OPTIONS.augment.noiseStd)
@@ -150,6 +160,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
         lrDecayFactor: o.lrDecayFactor,
         clipNorm: o.clip,
         labelSmoothing: o.labelSmoothing,
+        dropout: o.dropout,
         augment: { ...DEFAULT_TRAIN_OPTIONS.augment, shift: o.shift, flip: o.flip, noiseStd: o.noise },
         checkpointEverySteps: o.checkpointEvery,
         evalEveryEpochs: o.evalEvery,
@@ -165,8 +176,9 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     .command('eval')
     .description('evaluate a trained model: accuracy, L_X, L_Y, bits/dim')
     .requiredOption('--model <dir>', 'model folder (config.json + model.safetensors)')
-    .option('--dataset <name>', 'data set (test split)', 'mnist')
-    .option('--limit <n>', 'evaluate only the first n test images', int('limit'))
+    .option('--dataset <name>', 'data set', 'mnist')
+    .option('--split <name>', 'test | train (training accuracy: how well the model fits its data, without augmentation)', parseSplit, 'test')
+    .option('--limit <n>', 'evaluate only the first n images (class-sorted sets: taken round-robin over the classes)', int('limit'))
     .option('--data <folder>', 'evaluate an image folder <folder>/<class id>/<image> instead (ImageNet style: resize, crops, top-1/top-5)')
     .option('--class-index <file>', 'with --data: class ids in model order (default: the model\'s class ids or names)')
     .option('--crops <n>', 'with --data: 1 (centre crop) or 10 (TenCrop, posteriors averaged)', parseCrops, 1)
@@ -186,7 +198,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
         return;
       }
       const decoding = phaseBar('decoding images');
-      const ds = firstN(await loadDataset(o.dataset, 'test', { onProgress: (d, t) => decoding.update(d, t) }), o.limit);
+      const ds = firstN(await loadDataset(o.dataset, o.split, { onProgress: (d, t) => decoding.update(d, t) }), o.limit);
       const bar = phaseBar(`evaluating (${model instanceof OnnxClassifier ? 'onnxruntime' : 'tfjs'})`);
       const result = await evaluate(model, ds, { onProgress: (d, t) => bar.update(d, t) });
       bar.stop();

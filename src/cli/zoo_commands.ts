@@ -121,7 +121,8 @@ export function addZooCommands(program: Command): void {
       for (const { card: c, bytes } of cards) {
         const aurocs = Object.values(c.measured.oodAuroc);
         const mean = aurocs.reduce((a, b) => a + b, 0) / aurocs.length;
-        console.log(`| ${c.name} | ${c.dataset} | ${c.arch} ${c.kind.toUpperCase()} | ${c.beta ?? '–'} | ${c.parameters.toLocaleString('en')} | ${fmt(c.measured.accuracy)} | ${fmt(c.measured.bitsPerDim, 3)} | ${fmt(c.measured.ece)} | ${fmt(mean, 1)} (${c.measured.oodTest}) | ${(bytes / 1e6).toFixed(1)} |`);
+        const variant = c.training.options.dropout === 'off' ? ', no dropout' : '';
+        console.log(`| ${c.name} | ${c.dataset} | ${c.arch} ${c.kind.toUpperCase()}${variant} | ${c.beta ?? '–'} | ${c.parameters.toLocaleString('en')} | ${fmt(c.measured.accuracy)} | ${fmt(c.measured.bitsPerDim, 3)} | ${fmt(c.measured.ece)} | ${fmt(mean, 1)} (${c.measured.oodTest}) | ${(bytes / 1e6).toFixed(1)} |`);
       }
     });
 

@@ -46,11 +46,19 @@ export interface ModelConfig {
   mixingStorage?: 'dense' | 'indices';
   /** 'gc' (default): generative classifier; 'dc': the discriminative ResNet baseline for this preset */
   modelType?: 'gc' | 'dc';
+  /**
+   * 'preset' (default): the architecture's dropout rates; 'off': none. The IB-INN presets put
+   * dropout in their subnets while the DC baseline has none, so 'off' compares the two without it.
+   */
+  dropout?: DropoutMode;
   /** data-set identifiers of the classes (e.g. ImageNet WordNet ids), same order as classNames */
   classIds?: string[];
   /** seeds weights, fixed rotations; the latent permutation always uses numpy seed 0 as official */
   seed: number;
 }
+
+export const DROPOUT_MODES = ['preset', 'off'] as const;
+export type DropoutMode = (typeof DROPOUT_MODES)[number];
 
 export const ARCH_NAMES = ['ibinn-mnist', 'ibinn-cifar10', 'tiny-mnist', 'small-mnist', 'tiny-rgb32', 'imagenet-resnet50-inn', 'imagenet-mini'] as const;
 export type ArchName = (typeof ARCH_NAMES)[number];
@@ -198,6 +206,10 @@ function gcConfig(arch: ArchName, classNames: string[], seed: number): ModelConf
   };
 }
 
+function withoutDropout(layout: IbinnLayout): IbinnLayout {
+  return { ...layout, stages: layout.stages.map((s) => ({ ...s, dropout: 0 })), fcDropout: 0 };
+}
+
 /** IB-INN layout: [Haar] → stages of AIO blocks separated by downsampling couplings → DCT → permutation → GLOW. */
 function ibinnNetwork(layout: IbinnLayout, dctLogdet: 'exact' | 'official', rng: MersenneTwister): InvertibleSequence {
   const seq = new InvertibleSequence();
@@ -245,5 +257,7 @@ export function buildArchitecture(config: ModelConfig, rng: MersenneTwister): In
   if (isImagenetArch(arch)) {
     return buildImagenetInn({ ...IMAGENET_LAYOUTS[arch], input: got }, { dctLogdet: config.dctLogdet, mixingStorage: config.mixingStorage ?? 'indices' }, rng);
   }
-  return ibinnNetwork({ ...LAYOUTS[arch], input: got }, config.dctLogdet, rng);
+  const dropout = config.dropout ?? 'preset';
+  if (!(DROPOUT_MODES as readonly string[]).includes(dropout)) throw new Error(`config.dropout must be ${DROPOUT_MODES.join(' or ')}, got "${dropout}"`);
+  return ibinnNetwork(dropout === 'off' ? withoutDropout({ ...LAYOUTS[arch], input: got }) : { ...LAYOUTS[arch], input: got }, config.dctLogdet, rng);
 }

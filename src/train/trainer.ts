@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createClassifier } from '../gc/factory.js';
 import type { Classifier } from '../gc/classifier.js';
 import { TRAINING_CHUNK, defaultConfig } from '../gc/presets.js';
-import type { ArchName, ModelConfig } from '../gc/presets.js';
+import type { ArchName, DropoutMode, ModelConfig } from '../gc/presets.js';
 import { RunContext } from '../inn/module.js';
 import { TrainingStep } from './step.js';
 import type { StepRunner } from './step.js';
@@ -62,6 +62,8 @@ export interface TrainOptions {
   /** global gradient-norm clip, 0 = off */
   clipNorm: number;
   labelSmoothing?: number;
+  /** 'off' trains the architecture without its dropout (stored in the model config); default 'preset' */
+  dropout?: DropoutMode;
   augment: AugmentOptions;
   /** first steps run with the loss ×burnInFactor (official: 10 steps, ×0.05) */
   burnInSteps: number;
@@ -230,7 +232,7 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
   const onProgress = events.onProgress?.bind(events);
   const train = firstN(await loadDataset(opts.dataset, 'train', { onProgress }), opts.trainLimit);
   const test = firstN(await loadDataset(opts.dataset, 'test', { onProgress }), opts.testLimit);
-  const model = createClassifier(config ?? defaultConfig(opts.arch, train.classNames, opts.seed, opts.modelType ?? 'gc'));
+  const model = createClassifier(config ?? { ...defaultConfig(opts.arch, train.classNames, opts.seed, opts.modelType ?? 'gc'), ...(opts.dropout === 'off' ? { dropout: 'off' as const } : {}) });
   checkCompatible(model, train); // e.g. an MNIST architecture asked to train on CIFAR-10
   const labelSmoothing = opts.labelSmoothing ?? model.config.loss.labelSmoothing;
   const n = datasetSize(train);
