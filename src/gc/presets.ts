@@ -206,6 +206,7 @@ function gcConfig(arch: ArchName, classNames: string[], seed: number): ModelConf
   };
 }
 
+/** The layout with every subnet's dropout rate set to 0 (config.dropout 'off'); weights are unchanged. */
 function withoutDropout(layout: IbinnLayout): IbinnLayout {
   return { ...layout, stages: layout.stages.map((s) => ({ ...s, dropout: 0 })), fcDropout: 0 };
 }
@@ -259,5 +260,6 @@ export function buildArchitecture(config: ModelConfig, rng: MersenneTwister): In
   }
   const dropout = config.dropout ?? 'preset';
   if (!(DROPOUT_MODES as readonly string[]).includes(dropout)) throw new Error(`config.dropout must be ${DROPOUT_MODES.join(' or ')}, got "${dropout}"`);
-  return ibinnNetwork(dropout === 'off' ? withoutDropout({ ...LAYOUTS[arch], input: got }) : { ...LAYOUTS[arch], input: got }, config.dctLogdet, rng);
+  const ibinn = { ...LAYOUTS[arch], input: got };
+  return ibinnNetwork(dropout === 'off' ? withoutDropout(ibinn) : ibinn, config.dctLogdet, rng);
 }
