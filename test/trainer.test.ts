@@ -8,6 +8,8 @@ import type { TrainOptions } from '../src/train/trainer.js';
 import { loadModel, MODEL_FILE } from '../src/io/checkpoint.js';
 import { loadSafetensors, saveSafetensors } from '../src/io/safetensors.js';
 import { projectRoot } from '../src/util/paths.js';
+import { LOCK_FILE } from '../src/train/run_lock.js';
+import { spawnSync } from 'node:child_process';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -96,6 +98,21 @@ describe('training', () => {
     const r = await train({ ...base(dir), maxSteps: 1 });
     r.model.dispose();
     await expect(train(base(dir))).rejects.toThrow(/already holds a training run.*--resume/);
+  });
+
+  it('refuses a second process in a run folder, takes over a stale lock, and releases it when done', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gc-lock-'));
+    // a live owner (this very process stands in for another trainer)
+    writeFileSync(join(dir, LOCK_FILE), `${process.pid}\n`);
+    await expect(train({ ...base(dir), maxSteps: 1 })).rejects.toThrow(new RegExp(`is being trained by process ${process.pid}`));
+    expect(existsSync(join(dir, CHECKPOINT_FILE))).toBe(false);
+    // an owner that has exited: the lock is stale
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+    writeFileSync(join(dir, LOCK_FILE), `${gone}\n`);
+    const r = await train({ ...base(dir), maxSteps: 1 });
+    r.model.dispose();
+    expect(existsSync(join(dir, CHECKPOINT_FILE))).toBe(true);
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
   });
 
   it('stops with a clear error on a non-finite loss and keeps the last good checkpoint', async () => {

@@ -15,6 +15,7 @@ import { RunContext } from '../inn/module.js';
 import { TrainingStep } from './step.js';
 import type { StepRunner } from './step.js';
 import { DataParallelStep } from './data_parallel.js';
+import { acquireRunLock } from './run_lock.js';
 import type { NamedParam } from '../inn/module.js';
 import { loadDataset } from '../data/registry.js';
 import { referenceFromDataset, saveReference } from '../eval/ood_reference.js';
@@ -227,7 +228,17 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
     throw new Error(`${dir} already holds a training run: pass --resume to continue it, or choose another --out`);
   }
   mkdirSync(dir, { recursive: true });
+  const releaseLock = acquireRunLock(dir);
+  try {
+    return await trainInFolder(dir, opts, config, resume, events);
+  } finally {
+    releaseLock();
+  }
+}
 
+/** The training itself, once the run folder is prepared and locked. */
+async function trainInFolder(dir: string, opts: TrainOptions, config: ModelConfig | undefined, resume: boolean, events: TrainEvents): Promise<TrainResult> {
+  const ckptPath = join(dir, CHECKPOINT_FILE);
   events.onPhase?.('loading data');
   const onProgress = events.onProgress?.bind(events);
   const train = firstN(await loadDataset(opts.dataset, 'train', { onProgress }), opts.trainLimit);
