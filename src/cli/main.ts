@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { initEngine, parseBackendName } from '../engine/backend.js';
 import { ARCH_NAMES, DROPOUT_MODES, defaultConfig, isArchName } from '../gc/presets.js';
-import type { DropoutMode } from '../gc/presets.js';
 import { GenerativeClassifier } from '../gc/model.js';
 import { createClassifier, requireGenerative } from '../gc/factory.js';
 import { DEFAULT_TRAIN_OPTIONS, TrainingDivergedError } from '../train/trainer.js';
@@ -45,18 +44,14 @@ const int = (what: string) => (v: string) => {
   if (!Number.isInteger(x) || x < 0) throw new InvalidArgumentError(`${what} must be a non-negative integer, got "${v}"`);
   return x;
 };
-const parseModelType = (v: string): 'gc' | 'dc' => {
-  if (v !== 'gc' && v !== 'dc') throw new InvalidArgumentError(`model type must be gc or dc, got "${v}"`);
-  return v;
+/** Parser for an option that takes one of a few words; the error names them. */
+const choice = <T extends string>(what: string, values: readonly T[]) => (v: string): T => {
+  if (!(values as readonly string[]).includes(v)) throw new InvalidArgumentError(`${what} must be ${values.join(' or ')}, got "${v}"`);
+  return v as T;
 };
-const parseDropout = (v: string): DropoutMode => {
-  if (!(DROPOUT_MODES as readonly string[]).includes(v)) throw new InvalidArgumentError(`dropout must be ${DROPOUT_MODES.join(' or ')}, got "${v}"`);
-  return v as DropoutMode;
-};
-const parseSplit = (v: string): 'train' | 'test' => {
-  if (v !== 'train' && v !== 'test') throw new InvalidArgumentError(`split must be test or train, got "${v}"`);
-  return v;
-};
+const parseModelType = choice('model type', ['gc', 'dc'] as const);
+const parseDropout = choice('dropout', DROPOUT_MODES);
+const parseSplit = choice('split', ['test', 'train'] as const);
 const list = (v: string) => v.split(',').filter(Boolean).map((s) => {
   const x = Number(s);
   if (!Number.isFinite(x)) throw new InvalidArgumentError(`"${v}" is not a comma-separated list of numbers`);

@@ -59,6 +59,7 @@ export interface ModelConfig {
 
 export const DROPOUT_MODES = ['preset', 'off'] as const;
 export type DropoutMode = (typeof DROPOUT_MODES)[number];
+const isDropoutMode = (v: string): v is DropoutMode => (DROPOUT_MODES as readonly string[]).includes(v);
 
 export const ARCH_NAMES = ['ibinn-mnist', 'ibinn-cifar10', 'tiny-mnist', 'small-mnist', 'tiny-rgb32', 'imagenet-resnet50-inn', 'imagenet-mini'] as const;
 export type ArchName = (typeof ARCH_NAMES)[number];
@@ -259,7 +260,7 @@ export function buildArchitecture(config: ModelConfig, rng: MersenneTwister): In
     return buildImagenetInn({ ...IMAGENET_LAYOUTS[arch], input: got }, { dctLogdet: config.dctLogdet, mixingStorage: config.mixingStorage ?? 'indices' }, rng);
   }
   const dropout = config.dropout ?? 'preset';
-  if (!(DROPOUT_MODES as readonly string[]).includes(dropout)) throw new Error(`config.dropout must be ${DROPOUT_MODES.join(' or ')}, got "${dropout}"`);
+  if (!isDropoutMode(dropout)) throw new Error(`config.dropout must be ${DROPOUT_MODES.join(' or ')}, got "${dropout}"`);
   const ibinn = { ...LAYOUTS[arch], input: got };
   return ibinnNetwork(dropout === 'off' ? withoutDropout(ibinn) : ibinn, config.dctLogdet, rng);
 }
