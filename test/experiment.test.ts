@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, useBackend } from './helpers.js';
-import { spearman, trendSentence } from '../src/experiment/sweep_report.js';
+import { overconfidenceSentence, spearman, trendSentence } from '../src/experiment/sweep_report.js';
 import type { SweepModelResult } from '../src/experiment/beta_sweep.js';
 
 beforeAll(async () => {
@@ -27,6 +27,18 @@ describe('trend comparison', () => {
     const falling = [gc(1, 96), gc(2, 95), gc(4, 93), gc(Infinity, 90)];
     expect(trendSentence('Accuracy', falling, (r) => r.accuracy, paper)).toMatch(/here it falls with β \(ρ = -1\.00\): the trend does not hold at our scale\./);
     expect(trendSentence('Accuracy', [gc(1, 90), gc(3, 91)], (r) => r.accuracy, paper)).toMatch(/too few β values/);
+  });
+
+  it('compares the DC\'s overconfidence with the classifying GCs only (β = 0 does not classify)', () => {
+    const model = (kind: 'gc' | 'dc', beta: number | null, oce: number) => ({ kind, beta, calibration: { oce } }) as SweepModelResult;
+    const gcs = [model('gc', 0, 278.4), model('gc', 1, 0.5), model('gc', 8, 0.1), model('gc', Infinity, 0.3)];
+    expect(overconfidenceSentence(gcs, model('dc', null, 0.26))).toMatch(/0\.26 against 0\.10–0\.50 for the GCs with β > 0: the DC lies within the GCs' range, unlike the paper/);
+    expect(overconfidenceSentence(gcs, model('dc', null, 0.9))).toMatch(/the DC is the most overconfident, as in the paper/);
+    expect(overconfidenceSentence(gcs, model('dc', null, 0.05))).toMatch(/the DC is the least overconfident, unlike the paper/);
+    expect(overconfidenceSentence([model('gc', 0, 278.4)], model('dc', null, 0.05))).toMatch(/no GC with β > 0 to compare/);
+    // stored evaluations hold NaN as null: no prediction above 99.7 % confidence
+    expect(overconfidenceSentence(gcs, model('dc', null, null as unknown as number))).toMatch(/The DC's OCE is undefined: it gives no prediction with confidence above 99\.7 %/);
+    expect(overconfidenceSentence([...gcs, model('gc', 2, NaN)], model('dc', null, 0.9))).toMatch(/against 0\.10–0\.50/);
   });
 });
 
@@ -55,11 +67,11 @@ describe('experiment beta-sweep', () => {
     expect(stored.attack.success).toBeGreaterThanOrEqual(0);
     // a second run reuses the models and their evaluations
     const trained = statSync(join(out, 'models', 'beta-1', 'model.safetensors')).mtimeMs;
-    const started = Date.now();
+    const evaluated = statSync(join(out, 'eval', 'beta-1.json')).mtimeMs;
     const again = await runCli(args);
     expect(again.error).toBeUndefined();
     expect(statSync(join(out, 'models', 'beta-1', 'model.safetensors')).mtimeMs).toBe(trained);
-    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(statSync(join(out, 'eval', 'beta-1.json')).mtimeMs).toBe(evaluated);
     expect(again.out.split('\n').filter((l) => l.startsWith('| '))).toEqual(first.out.split('\n').filter((l) => l.startsWith('| ')));
   }, 600_000);
 
