@@ -65,6 +65,7 @@ describe('experiment beta-sweep', () => {
     const stored = JSON.parse(readFileSync(join(out, 'eval', 'beta-1.json'), 'utf8'));
     expect(stored.receptiveField.fwhm).toBeGreaterThan(0);
     expect(stored.attack.success).toBeGreaterThanOrEqual(0);
+    expect(stored.attack.success).toBeLessThanOrEqual(100);
     // a second run reuses the models and their evaluations
     const trained = statSync(join(out, 'models', 'beta-1', 'model.safetensors')).mtimeMs;
     const evaluated = statSync(join(out, 'eval', 'beta-1.json')).mtimeMs;
