@@ -53,10 +53,10 @@ describe('command line', () => {
     expect(r.error, r.error).toBeUndefined();
     const result = JSON.parse(r.out);
     expect(result.images).toBe(40);
-    // a percentage of 40 images: a whole number of correct ones
+    // a fraction of 40 images: a whole number of correct ones
     expect(result.accuracy).toBeGreaterThanOrEqual(0);
-    expect(result.accuracy).toBeLessThanOrEqual(100);
-    expect(Math.abs((result.accuracy * 40) / 100 - Math.round((result.accuracy * 40) / 100))).toBeLessThan(1e-6);
+    expect(result.accuracy).toBeLessThanOrEqual(1);
+    expect(Math.abs(result.accuracy * 40 - Math.round(result.accuracy * 40))).toBeLessThan(1e-6);
     expect(Number.isFinite(result.bitsPerDim)).toBe(true);
     const fit = await run(['eval', '--model', dir, '--dataset', 'mnist', '--split', 'train', '--limit', '24', '--json']);
     expect(fit.error, fit.error).toBeUndefined();
