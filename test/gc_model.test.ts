@@ -35,6 +35,18 @@ describe('presets', () => {
     m.dispose();
   });
 
+  it('small-rgb32 widens tiny-rgb32\'s convolutional stages and inverts to float32 rounding', () => {
+    const small = new GenerativeClassifier(defaultConfig('small-rgb32', DIGITS));
+    const tiny = new GenerativeClassifier(defaultConfig('tiny-rgb32', DIGITS));
+    expect(small.countParams().total).toBe(2_915_070);
+    // same dense coupling, so the extra weights sit in the convolutions (where tiny-rgb32 has only ~0.3 M)
+    const convWeights = (m: GenerativeClassifier) => m.namedParams().filter((p) => p.trainable && /inn\.(CONV|DOWN)_/.test(p.name)).reduce((n, p) => n + p.variable.size, 0);
+    expect(convWeights(small)).toBeGreaterThan(1.8 * convWeights(tiny));
+    expect(small.countParams().total - convWeights(small)).toBe(tiny.countParams().total - convWeights(tiny));
+    expect(reconstructionError(small.inn, [32, 32, 3], 2)).toBeLessThan(1e-3);
+    [small, tiny].forEach((m) => m.dispose());
+  });
+
   it('IB-INN CIFAR-10 model has exactly the official 11 193 154 parameters', () => {
     const m = new GenerativeClassifier(defaultConfig('ibinn-cifar10', DIGITS));
     expect(m.countParams().inn).toBe(11_162_424);

@@ -56,6 +56,7 @@ export const DC_WIDTH: Record<string, number> = {
   'small-mnist': 48,
   'ibinn-mnist': 74,
   'tiny-rgb32': 32,
+  'small-rgb32': 48,
   'ibinn-cifar10': 128,
 };
 
