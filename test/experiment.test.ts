@@ -1,10 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, useBackend } from './helpers.js';
 import { overconfidenceSentence, spearman, trendSentence } from '../src/experiment/sweep_report.js';
 import type { SweepModelResult } from '../src/experiment/beta_sweep.js';
+import { fwhm } from '../src/explain/receptive_field.js';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -74,6 +75,14 @@ describe('experiment beta-sweep', () => {
     expect(statSync(join(out, 'models', 'beta-1', 'model.safetensors')).mtimeMs).toBe(trained);
     expect(statSync(join(out, 'eval', 'beta-1.json')).mtimeMs).toBe(evaluated);
     expect(again.out.split('\n').filter((l) => l.startsWith('| '))).toEqual(first.out.split('\n').filter((l) => l.startsWith('| ')));
+    // an evaluation stored before the FWHM was taken on pixel cells gets it from its stored profile
+    expect(stored.receptiveField.cell).toBe(2); // tiny-mnist starts with a Haar transform
+    const { cell: _cell, ...oldField } = { ...stored.receptiveField, fwhm: 1.5 };
+    writeFileSync(join(out, 'eval', 'beta-1.json'), JSON.stringify({ ...stored, receptiveField: oldField }));
+    expect((await runCli(args)).error).toBeUndefined();
+    const upgraded = JSON.parse(readFileSync(join(out, 'eval', 'beta-1.json'), 'utf8')).receptiveField;
+    expect(upgraded).toEqual({ ...stored.receptiveField, fwhm: fwhm(stored.receptiveField.profile, 2) });
+    expect(upgraded.fwhm).toBe(stored.receptiveField.fwhm);
   }, 600_000);
 
   it('rejects bad β lists with a clear error', async () => {

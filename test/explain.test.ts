@@ -226,13 +226,30 @@ describe('effective receptive field (Eq. 10, Fig. 4)', () => {
     expect(fwhm(profile)).toBeCloseTo(2.3548 * sigma, 1);
   });
 
+  it('takes the FWHM on 2-px cells after a Haar transform, where the sensitivity alternates pixel by pixel', async () => {
+    const { fwhm, cellAverage, sensitivityCell } = await import('../src/explain/receptive_field.js');
+    expect(cellAverage([1, 3, 5, 7], 2)).toEqual([2, 4, 6]);
+    expect(() => cellAverage([1, 2], 0)).toThrow(/cell must be a positive integer, got 0/);
+    // a wide field (σ = 5 px) seen through the alternation of the MNIST β = ∞ profile (1, 0.48, …)
+    const sigma = 5;
+    const profile = Array.from({ length: 41 }, (_, i) => Math.exp(-((i - 20) ** 2) / (2 * sigma * sigma)) * (i % 2 === 0 ? 1 : 0.48));
+    expect(fwhm(profile)).toBeLessThan(2.5); // one peak of the alternation
+    expect(Math.abs(fwhm(profile, 2) - 2.3548 * sigma)).toBeLessThan(0.5); // the field
+    const haar = new GenerativeClassifier(defaultConfig('tiny-mnist', DIGITS));
+    const noHaar = new GenerativeClassifier(defaultConfig('tiny-rgb32', DIGITS));
+    expect([sensitivityCell(haar), sensitivityCell(noHaar)]).toEqual([2, 1]);
+    [haar, noHaar].forEach((m) => m.dispose());
+  });
+
   it('the sensitivity map is Σ_l |∂u_l/∂x| of the centre column, checked by finite differences', async () => {
-    const { receptiveField, featureMapBeforePooling } = await import('../src/explain/receptive_field.js');
+    const { receptiveField, featureMapBeforePooling, fwhm } = await import('../src/explain/receptive_field.js');
     const m = new GenerativeClassifier(defaultConfig('tiny-mnist', DIGITS, 4));
     try {
       const img = Float32Array.from({ length: 784 }, (_, i) => 0.5 + 0.4 * Math.sin(0.37 * i));
       const rf = receptiveField(m, img, 1);
       expect(rf.featureShape).toEqual([7, 7, 16]);
+      expect(rf.cell).toBe(2);
+      expect(rf.fwhm).toBe(fwhm(rf.profile, 2));
       for (const v of rf.sensitivity) expect(v >= 0).toBe(true);
       const centre = (x: Float32Array) =>
         tf.tidy(() => tf.slice(featureMapBeforePooling(m, tf.tensor4d(x, [1, 28, 28, 1])), [0, 3, 3, 0], [1, 1, 1, 16]).dataSync() as Float32Array);

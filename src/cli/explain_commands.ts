@@ -165,7 +165,7 @@ export function addExplainCommands(program: Command): void {
           if (!o.json) console.error(`wrote ${files.join(', ')}`);
         }
         if (o.json) console.log(JSON.stringify({ ...rf, sensitivity: Array.from(rf.sensitivity) }, null, 1));
-        else console.log(`effective receptive field of ${o.model}: FWHM ${rf.fwhm.toFixed(2)} px of ${rf.width} (centre row; feature map ${rf.featureShape.join('×')}, centre ${rf.centre.join(',')}, ${rf.images} images)`);
+        else console.log(`effective receptive field of ${o.model}: FWHM ${rf.fwhm.toFixed(2)} px of ${rf.width} (centre row${rf.cell > 1 ? `, averaged over ${rf.cell}-px cells` : ''}; feature map ${rf.featureShape.join('×')}, centre ${rf.centre.join(',')}, ${rf.images} images)`);
       });
     });
 

@@ -26,7 +26,7 @@ import { measureModel } from '../zoo/card.js';
 import { robustnessEvaluation } from '../eval/robustness.js';
 import type { RobustnessReport } from '../eval/robustness.js';
 import { runAttack } from '../attack/attack_eval.js';
-import { receptiveField } from '../explain/receptive_field.js';
+import { fwhm, receptiveField, sensitivityCell } from '../explain/receptive_field.js';
 import { latentProjection } from '../explain/explain.js';
 import { projectionSpec } from '../plots/explain.js';
 import { writePlot } from '../plots/render.js';
@@ -67,7 +67,8 @@ export interface SweepModelResult {
   ood: { test: string; auroc: Record<string, number>; mean: number };
   robustness: { cleanError: number; mCE: number | null; relativeMCE: number | null; deltaEntropy: number; oodAuroc: number | null; perCorruption: Record<string, number | null> };
   attack: { confidence: number; corruption: number; success: number; oodOneTailed: number | null; oodTwoTailed: number | null; entropyClean: number; entropyAttacked: number };
-  receptiveField: { fwhm: number; profile: number[] } | null;
+  /** cell: pixels averaged before the FWHM (absent in results stored before session 14: upgraded on load) */
+  receptiveField: { fwhm: number; profile: number[]; cell?: number } | null;
   latentFigure: string;
 }
 
@@ -113,6 +114,25 @@ function trainSeconds(dir: string): number | null {
   return null;
 }
 
+/**
+ * Results stored before the FWHM was taken on pixel cells hold the raw profile's FWHM; recompute it
+ * from the stored profile with the model's cell. Returns whether the result changed.
+ */
+function upgradeReceptiveField(result: SweepModelResult, dir: string): boolean {
+  const rf = result.receptiveField;
+  if (!rf || rf.cell !== undefined) return false;
+  const model = loadModel(dir);
+  try {
+    const cell = model instanceof GenerativeClassifier ? sensitivityCell(model) : 1;
+    result.receptiveField = { ...rf, cell, fwhm: fwhm(rf.profile, cell) };
+  } finally {
+    model.dispose();
+  }
+  return true;
+}
+
+const writeResult = (file: string, result: SweepModelResult) => writeFileAtomic(file, JSON.stringify(result, (_k, v) => (v === Infinity ? 'inf' : v), 2) + '\n');
+
 async function evaluateModel(o: SweepOptions, beta: number | null, dir: string, test: ImageDataset, dcRobustness: RobustnessReport | null, phase: Phase): Promise<{ result: SweepModelResult; robustness: RobustnessReport }> {
   const name = betaName(beta);
   const model: Classifier = loadModel(dir);
@@ -139,7 +159,7 @@ async function evaluateModel(o: SweepOptions, beta: number | null, dir: string, 
       const size = test.height * test.width * test.channels;
       const images = Float32Array.from(test.pixels.subarray(0, o.receptiveFieldImages * size), (v) => v / 255);
       const r = receptiveField(gc, images, o.receptiveFieldImages, 25);
-      rf = { fwhm: r.fwhm, profile: r.profile };
+      rf = { fwhm: r.fwhm, profile: r.profile, cell: r.cell };
     }
     phase(`${name}: latent layout`);
     const figures = join(o.out, 'report');
@@ -197,12 +217,13 @@ export async function betaSweep(o: SweepOptions, train: Train, phase: Phase = ()
     let result: SweepModelResult;
     if (existsSync(file) && existsSync(robFile)) {
       result = JSON.parse(readFileSync(file, 'utf8'));
+      if (upgradeReceptiveField(result, dir)) writeResult(file, result);
       if (beta === null) dcRobustness = JSON.parse(readFileSync(robFile, 'utf8'));
     } else {
       const r = await evaluateModel(o, beta, dir, test, dcRobustness, phase);
       result = r.result;
       writeFileAtomic(robFile, JSON.stringify(r.robustness) + '\n');
-      writeFileAtomic(file, JSON.stringify(result, (_k, v) => (v === Infinity ? 'inf' : v), 2) + '\n');
+      writeResult(file, result);
       if (beta === null) dcRobustness = r.robustness;
     }
     result.beta = beta; // JSON keeps ∞ as "inf"

@@ -184,6 +184,12 @@ export async function sweepReport(o: SweepOptions, results: SweepModelResult[], 
     `|---|${gcs.map(() => '---|').join('')}`,
     `| FWHM (px) | ${gcs.map((r) => f(r.receptiveField?.fwhm, 1)).join(' | ')} |`,
     '',
+    ...(() => {
+      const cell = Math.max(...gcs.map((r) => r.receptiveField?.cell ?? 1));
+      return cell > 1
+        ? [`- The FWHM is that of the centre row averaged over ${cell}-px cells: the model starts with a Haar transform, which makes the sensitivity alternate from pixel to pixel (see the profiles), and the raw row's FWHM would measure one peak of that alternation rather than the field.`]
+        : [];
+    })(),
     `- Paper: ${paper.receptiveField}. Here the FWHM ${(() => {
       const order = gcs.map((r) => (r.beta !== null && Number.isFinite(r.beta) ? r.beta : 1e9));
       const rho = spearman(order, gcs.map((r) => r.receptiveField?.fwhm ?? NaN));

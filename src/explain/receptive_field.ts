@@ -6,11 +6,19 @@
  * normalised input differ by the constant factor 1/σ per channel; the shape is the same). The
  * absolute value forbids one backward pass for all features, so there is one per feature l — each
  * over the whole batch at once, since images do not interact in eval mode.
+ *
+ * The width is taken on cells of pixels where the INN starts with a Haar transform (the 28×28
+ * presets): Haar turns every 2×2 cell into an average and three detail channels, which the
+ * couplings weigh very differently, so the sensitivity alternates from pixel to pixel (MNIST
+ * β = ∞: 1.0, 0.48, 0.91, 0.48, … along the centre row). The FWHM of that raw profile is the
+ * width of one peak of the alternation (1.9 px) however far the field reaches; averaged over 2-px
+ * cells it measures the field.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GenerativeClassifier } from '../gc/model.js';
 import { DctPooling } from '../inn/dct.js';
 import { EVAL } from '../inn/module.js';
+import { HaarDownsampling } from '../inn/haar.js';
 
 /** The feature map entering the model's DCT pooling, [B, h, w, c] (differentiable in x01). */
 export function featureMapBeforePooling(model: GenerativeClassifier, x01: tf.Tensor4D): tf.Tensor4D {
@@ -32,11 +40,31 @@ export interface ReceptiveField {
   images: number;
   /** cross-section through the centre row of the input, and its full width at half maximum (px) */
   profile: number[];
+  /** pixels averaged before the FWHM is taken (2 after a leading Haar transform, else 1) */
+  cell: number;
   fwhm: number;
 }
 
-/** Full width at half maximum of a profile, with linear interpolation at the crossings. */
-export function fwhm(profile: ArrayLike<number>): number {
+/** Width of the pixel cells the sensitivity is averaged over before its FWHM (see the top of the file). */
+export function sensitivityCell(model: GenerativeClassifier): number {
+  return model.inn.nodes[0]?.module instanceof HaarDownsampling ? 2 : 1;
+}
+
+/** Moving average over `cell` neighbouring samples (length n − cell + 1; the FWHM does not depend on the offset). */
+export function cellAverage(profile: ArrayLike<number>, cell: number): number[] {
+  if (!Number.isInteger(cell) || cell < 1) throw new Error(`cell must be a positive integer, got ${cell}`);
+  const out: number[] = [];
+  for (let i = 0; i + cell <= profile.length; i++) {
+    let sum = 0;
+    for (let k = 0; k < cell; k++) sum += profile[i + k];
+    out.push(sum / cell);
+  }
+  return out;
+}
+
+/** Full width at half maximum of a profile, with linear interpolation at the crossings; `cell` > 1 averages neighbouring samples first. */
+export function fwhm(raw: ArrayLike<number>, cell = 1): number {
+  const profile = cell === 1 ? raw : cellAverage(raw, cell);
   let peak = 0;
   let at = 0;
   for (let i = 0; i < profile.length; i++) if (profile[i] > peak) [peak, at] = [profile[i], i];
@@ -87,5 +115,6 @@ export function receptiveField(model: GenerativeClassifier, images: Float32Array
   for (let p = 0; p < sens.length; p++) sens[p] /= count;
   const row = Math.floor(height / 2);
   const profile = Array.from(sens.subarray(row * width, (row + 1) * width));
-  return { sensitivity: sens, height, width, centre: [Math.floor(shape[0] / 2), Math.floor(shape[1] / 2)], featureShape: shape, images: count, profile, fwhm: fwhm(profile) };
+  const cell = sensitivityCell(model);
+  return { sensitivity: sens, height, width, centre: [Math.floor(shape[0] / 2), Math.floor(shape[1] / 2)], featureShape: shape, images: count, profile, cell, fwhm: fwhm(profile, cell) };
 }

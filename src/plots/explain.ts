@@ -144,7 +144,7 @@ export function receptiveFieldSpec(rf: ReceptiveField, title: string): TopLevelS
         data: { values: rf.profile.map((s, x) => ({ x, s: Math.max(floor, s) })) },
         width: side,
         height: side,
-        title: `centre row; FWHM ${rf.fwhm.toFixed(1)} px`,
+        title: `centre row; FWHM ${rf.fwhm.toFixed(1)} px${rf.cell > 1 ? ` (${rf.cell}-px cells)` : ''}`,
         mark: { type: 'line', point: true },
         encoding: {
           x: { field: 'x', type: 'quantitative', title: 'pixel column' },
