@@ -205,7 +205,7 @@ describe('explanations of a model, and the explain command', () => {
     expect(existsSync(join(dir, 'planar.png'))).toBe(true);
     const rf = await runCli(['explain', 'receptive-field', '--model', join(dir, 'gc'), '--limit', '4', '--out', join(dir, 'rf.png')]);
     expect(rf.error).toBeUndefined();
-    expect(rf.out).toMatch(/FWHM [\d.]+ px of 28 \(centre row; feature map 7×7×16/);
+    expect(rf.out).toMatch(/FWHM [\d.]+ px of 28 \(centre row, averaged over 2-px cells; feature map 7×7×16/);
     expect((await runCli(['explain', 'decision-space', '--model', join(dir, 'dc')])).error).toMatch(/needs a generative classifier/);
     expect((await runCli(['explain', 'samples', '--model', join(dir, 'gc'), '--classes', 'seven', '--out', join(dir, 'x.png')])).error).toMatch(/unknown class "seven"/);
 
