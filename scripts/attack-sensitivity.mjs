@@ -5,7 +5,7 @@
 // the [0, 1] image (how fast a perturbation moves it), and the first-order estimate (margin + κ) / ‖∇‖ of
 // the L2 perturbation needed. Medians over the images. Needs `npm run build` and a finished sweep.
 // Usage: node scripts/attack-sensitivity.mjs <dataset>=experiments/<sweep> [...]  → bench/results/attack-sensitivity.{md,json}
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../dist/src/engine/backend.js';
@@ -13,21 +13,12 @@ import { loadModel } from '../dist/src/io/checkpoint.js';
 import { loadDataset } from '../dist/src/data/registry.js';
 import { attackSamples, DEFAULT_ATTACK } from '../dist/src/attack/attack_eval.js';
 import { attackOutputs, otherMax } from '../dist/src/attack/carlini_wagner.js';
-import { spearman } from '../dist/src/experiment/sweep_report.js';
+import { median, spearmanWithBeta, sweepArguments, SWEEP_MODELS, writeAnalysis } from './sweep-analysis.mjs';
 
-const sweeps = process.argv.slice(2).map((a) => a.split('='));
-if (!sweeps.length || sweeps.some((s) => s.length !== 2)) {
-  console.error('usage: node scripts/attack-sensitivity.mjs <dataset>=<sweep folder> [...]');
-  process.exit(2);
-}
+const sweeps = sweepArguments('attack-sensitivity.mjs');
 await initEngine();
 const N = 50; // the sweeps' --attack-images
 const KAPPA = 1;
-const MODELS = ['beta-1', 'beta-2', 'beta-4', 'beta-8', 'beta-16', 'beta-32', 'beta-inf', 'dc'];
-const median = (a) => {
-  const s = Array.from(a).sort((p, q) => p - q);
-  return s.length % 2 ? s[s.length >> 1] : 0.5 * (s[s.length / 2 - 1] + s[s.length / 2]);
-};
 const out = {};
 const md = [
   '# CW perturbation against the models\' local sensitivity',
@@ -44,7 +35,7 @@ for (const [dataset, sweep] of sweeps) {
   const x = tf.tensor4d(pixels, [N, ds.height, ds.width, ds.channels]);
   const t = tf.tensor1d(targets, 'int32');
   const rows = [];
-  for (const name of MODELS) {
+  for (const name of SWEEP_MODELS) {
     const model = loadModel(join(sweep, 'models', name));
     const stored = JSON.parse(readFileSync(join(sweep, 'eval', `${name}.json`), 'utf8'));
     const margin = (xi) => {
@@ -58,16 +49,11 @@ for (const [dataset, sweep] of sweeps) {
     model.dispose();
   }
   tf.dispose([x, t]);
-  const gcs = rows.filter((r) => r.model !== 'dc');
-  const order = gcs.map((_, i) => i);
-  const rho = (k) => spearman(order, gcs.map((r) => r[k]));
-  out[dataset] = { sweep, rows, spearmanWithBeta: { perturbation: rho('perturbation'), margin: rho('margin'), gradientNorm: rho('gradientNorm'), linearEstimate: rho('linearEstimate') } };
+  out[dataset] = { sweep, rows, spearmanWithBeta: spearmanWithBeta(rows, ['perturbation', 'margin', 'gradientNorm', 'linearEstimate']) };
   const s = out[dataset].spearmanWithBeta;
   md.push(`## ${dataset} (${sweep})`, '', '| model | CW perturbation | margin to target | ‖∇ₓ margin‖ | (margin + κ) / ‖∇‖ |', '|---|---|---|---|---|');
   for (const r of rows) md.push(`| ${r.model} | ${r.perturbation.toFixed(4)} | ${r.margin.toFixed(2)} | ${r.gradientNorm.toFixed(1)} | ${r.linearEstimate.toFixed(3)} |`);
   md.push('', `Spearman ρ with β over the GCs: perturbation ${s.perturbation.toFixed(2)}, margin ${s.margin.toFixed(2)}, gradient norm ${s.gradientNorm.toFixed(2)}, first-order estimate ${s.linearEstimate.toFixed(2)}.`, '');
   console.error(`${dataset}: done`);
 }
-writeFileSync('bench/results/attack-sensitivity.json', JSON.stringify(out, null, 2) + '\n');
-writeFileSync('bench/results/attack-sensitivity.md', md.join('\n'));
-console.log(md.join('\n'));
+writeAnalysis('attack-sensitivity', out, md);

@@ -4,7 +4,6 @@
 // the error rate among them, the OCE, and the median gap between the two largest logits.
 // Needs `npm run build` and a finished sweep.
 // Usage: node scripts/overconfidence.mjs <dataset>=experiments/<sweep> [...]  → bench/results/overconfidence.{md,json}
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../dist/src/engine/backend.js';
@@ -12,19 +11,10 @@ import { loadModel } from '../dist/src/io/checkpoint.js';
 import { loadDataset } from '../dist/src/data/registry.js';
 import { evalBatches } from '../dist/src/data/batches.js';
 import { calibration, OCE_THRESHOLD } from '../dist/src/eval/calibration.js';
-import { spearman } from '../dist/src/experiment/sweep_report.js';
+import { median, spearmanWithBeta, sweepArguments, SWEEP_MODELS, writeAnalysis } from './sweep-analysis.mjs';
 
-const sweeps = process.argv.slice(2).map((a) => a.split('='));
-if (!sweeps.length || sweeps.some((s) => s.length !== 2)) {
-  console.error('usage: node scripts/overconfidence.mjs <dataset>=<sweep folder> [...]');
-  process.exit(2);
-}
+const sweeps = sweepArguments('overconfidence.mjs');
 await initEngine();
-const MODELS = ['beta-1', 'beta-2', 'beta-4', 'beta-8', 'beta-16', 'beta-32', 'beta-inf', 'dc'];
-const median = (a) => {
-  const s = Array.from(a).sort((p, q) => p - q);
-  return s.length % 2 ? s[s.length >> 1] : 0.5 * (s[s.length / 2 - 1] + s[s.length / 2]);
-};
 const out = {};
 const md = [
   '# Overconfidence against the models\' logit gaps',
@@ -35,7 +25,7 @@ const md = [
 for (const [dataset, sweep] of sweeps) {
   const ds = await loadDataset(dataset, 'test');
   const rows = [];
-  for (const name of MODELS) {
+  for (const name of SWEEP_MODELS) {
     const model = loadModel(join(sweep, 'models', name));
     const classes = model.classes;
     const probs = [];
@@ -64,10 +54,7 @@ for (const [dataset, sweep] of sweeps) {
     rows.push({ model: name, accuracy: 100 * correct / labels.length, confidentShare: 100 * confident / labels.length, confidentWrong: wrong, errorAmongConfident: confident ? 100 * wrong / confident : null, oce: Number.isNaN(cal.oce) ? null : cal.oce, medianLogitGap: median(gaps) });
     model.dispose();
   }
-  const gcs = rows.filter((r) => r.model !== 'dc');
-  const order = gcs.map((_, i) => i);
-  const rho = (k) => spearman(order, gcs.map((r) => r[k] ?? NaN));
-  out[dataset] = { sweep, images: datasetSizeOf(ds), rows, spearmanWithBeta: { confidentShare: rho('confidentShare'), errorAmongConfident: rho('errorAmongConfident'), oce: rho('oce'), medianLogitGap: rho('medianLogitGap') } };
+  out[dataset] = { sweep, images: ds.labels.length, rows, spearmanWithBeta: spearmanWithBeta(rows, ['confidentShare', 'errorAmongConfident', 'oce', 'medianLogitGap']) };
   const s = out[dataset].spearmanWithBeta;
   const f = (v, d) => (v === null || Number.isNaN(v) ? '–' : v.toFixed(d));
   md.push(`## ${dataset} (${sweep})`, '', '| model | accuracy % | images > 99.7 % confident, % | wrong among them (images) | error among them, % | OCE | median top-2 logit gap |', '|---|---|---|---|---|---|---|');
@@ -75,7 +62,4 @@ for (const [dataset, sweep] of sweeps) {
   md.push('', `Spearman ρ with β over the GCs: share above 99.7 % ${f(s.confidentShare, 2)}, error among them ${f(s.errorAmongConfident, 2)}, OCE ${f(s.oce, 2)}, median logit gap ${f(s.medianLogitGap, 2)}.`, '');
   console.error(`${dataset}: done`);
 }
-function datasetSizeOf(ds) { return ds.labels.length; }
-writeFileSync('bench/results/overconfidence.json', JSON.stringify(out, null, 2) + '\n');
-writeFileSync('bench/results/overconfidence.md', md.join('\n'));
-console.log(md.join('\n'));
+writeAnalysis('overconfidence', out, md);
