@@ -45,8 +45,16 @@ for (const [dataset, sweep] of sweeps) {
       const logits = attackOutputs(model, xi).logits;
       return tf.sub(otherMax(logits, t), tf.sum(tf.mul(logits, tf.oneHot(t, model.classes)), 1));
     };
-    const m0 = tf.tidy(() => margin(x).dataSync());
-    const grad = tf.tidy(() => tf.sqrt(tf.sum(tf.square(tf.grad((xi) => tf.sum(margin(xi)))(x)), [1, 2, 3])).dataSync());
+    // one forward and backward pass: the per-image margins are read off inside the gradient's forward
+    let m0;
+    const grad = tf.tidy(() => {
+      const g = tf.grad((xi) => {
+        const m = margin(xi);
+        m0 = m.dataSync().slice();
+        return tf.sum(m);
+      })(x);
+      return tf.sqrt(tf.sum(tf.square(g), [1, 2, 3])).dataSync();
+    });
     const estimate = Array.from(m0, (m, i) => (m + KAPPA) / grad[i]);
     // how much the INN stretches its (normalised) input: log|det J| per dimension, which L_X rewards
     const logdetPerDim = model instanceof GenerativeClassifier ? median(tf.tidy(() => model.latent(x).logdet.dataSync())) / model.dims : null;
