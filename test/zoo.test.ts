@@ -37,6 +37,10 @@ describe('model zoo', () => {
     expect(card.measured.accuracy).toBeGreaterThan(10); // 6 steps already beat chance
     expect(Object.keys(card.measured.oodAuroc)).toHaveLength(5);
     expect(card.training.options.trainLimit).toBe(384);
+    // the run's per-epoch curve travels with it (one epoch: the final evaluation on the test set)
+    const curve = JSON.parse(readFileSync(join(zoo, 'tiny-test', 'training_curve.json'), 'utf8'));
+    expect(curve.points).toHaveLength(1);
+    expect(curve.points[0]).toMatchObject({ epoch: 1, final: true, testImages: 200 });
     const list = await runCli(['zoo', 'list']);
     expect(list.out).toMatch(/\| tiny-test \| mnist \| tiny-mnist GC \| 1 \| 694,426 \|/);
     const verified = await runCli(['zoo', 'verify', 'tiny-test']);

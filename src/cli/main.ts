@@ -1,6 +1,6 @@
 /**
  * trustgc command line: train, eval, info, demo, export-onnx, import, predict, calibrate-ood,
- * calibration, ood, corrupt, robustness, attack, explain, serve, explore, zoo, experiment.
+ * calibration, ood, corrupt, robustness, attack, explain, serve, explore, zoo, experiment, curves.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { join } from 'node:path';
@@ -30,6 +30,7 @@ import { addExplainCommands } from './explain_commands.js';
 import { addServeCommands } from './serve_commands.js';
 import { addZooCommands, zooRoot } from './zoo_commands.js';
 import { addExperimentCommands } from './experiment_commands.js';
+import { addCurvesCommand } from './curves_command.js';
 import { demoReport } from '../report/demo.js';
 import { readClassIndex } from '../data/class_index.js';
 import { evaluateClassFolder, formatFolderEval, listClassFolder } from '../eval/folder_eval.js';
@@ -265,6 +266,7 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
   addServeCommands(program);
   addZooCommands(program);
   addExperimentCommands(program);
+  addCurvesCommand(program);
 
   program
     .command('demo')

@@ -17,6 +17,7 @@ import { CARD_FILE, compareFigures, formatChecks, measureModel, readCard } from 
 import type { ModelCard, ModelMeasurement } from '../zoo/card.js';
 import { ensureReference } from './trust_commands.js';
 import { runTraining } from './training_run.js';
+import { storeTrainingCurve } from '../train/training_curves.js';
 import { projectRoot } from '../util/paths.js';
 
 /** The zoo folder: TRUSTGC_ZOO, else zoo/ in the package. */
@@ -234,6 +235,7 @@ export function addZooCommands(program: Command): void {
       mkdirSync(dir, { recursive: true });
       for (const f of [CONFIG_FILE, MODEL_FILE, OOD_REFERENCE_FILE, 'train.json', 'eval.json']) if (existsSync(join(run, f))) copyFileSync(join(run, f), join(dir, f));
       if (precision !== 'F32') storeWeights(dir, precision);
+      storeTrainingCurve(run, dir); // so `trustgc curves zoo/NAME` shows how it trained
       const { figures, testImages } = await measure(dir, o.dataset, o.oodImages);
       const model = loadModel(dir);
       const train = existsSync(join(run, 'train.json')) ? (JSON.parse(readFileSync(join(run, 'train.json'), 'utf8')) as Record<string, unknown>) : {};
