@@ -1,4 +1,25 @@
 import { initEngine, tf } from '../src/engine/backend.js';
+import { DEFAULT_TRAIN_OPTIONS } from '../src/train/trainer.js';
+import type { TrainOptions } from '../src/train/trainer.js';
+
+/** A two-epoch tiny-mnist run of 3 steps an epoch with an evaluation after each: training tests in seconds. */
+export const tinyRunOptions = (outDir: string): TrainOptions => ({
+  ...DEFAULT_TRAIN_OPTIONS,
+  dataset: 'mnist',
+  arch: 'tiny-mnist',
+  epochs: 2,
+  batchSize: 16,
+  trainLimit: 48, // 3 steps per epoch
+  testLimit: 64,
+  evalEveryEpochs: 1,
+  evalLimit: 32,
+  bnReestimateBatches: 2,
+  optimizer: 'adam',
+  lr: 1e-3,
+  checkpointEverySteps: 2,
+  augment: { shift: 1, flip: false, dequantize: true, noiseStd: 0.01 },
+  outDir,
+});
 
 /** Deterministic pseudo-random floats in [-1, 1) (test inputs must not depend on tfjs RNG). */
 export function randomArray(n: number, seed = 1): Float32Array {

@@ -2,8 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tf, useBackend } from './helpers.js';
-import { DEFAULT_TRAIN_OPTIONS, TrainingDivergedError, train, CHECKPOINT_FILE, METRICS_FILE } from '../src/train/trainer.js';
+import { tf, tinyRunOptions, useBackend } from './helpers.js';
+import { TrainingDivergedError, train, CHECKPOINT_FILE, METRICS_FILE } from '../src/train/trainer.js';
 import type { TrainOptions } from '../src/train/trainer.js';
 import { loadModel, MODEL_FILE } from '../src/io/checkpoint.js';
 import { loadSafetensors, saveSafetensors } from '../src/io/safetensors.js';
@@ -15,23 +15,7 @@ beforeAll(async () => {
   await useBackend('wasm');
 });
 
-const base = (outDir: string): TrainOptions => ({
-  ...DEFAULT_TRAIN_OPTIONS,
-  dataset: 'mnist',
-  arch: 'tiny-mnist',
-  epochs: 2,
-  batchSize: 16,
-  trainLimit: 48, // 3 steps per epoch
-  testLimit: 64,
-  evalEveryEpochs: 1,
-  evalLimit: 32,
-  bnReestimateBatches: 2,
-  optimizer: 'adam',
-  lr: 1e-3,
-  checkpointEverySteps: 2,
-  augment: { shift: 1, flip: false, dequantize: true, noiseStd: 0.01 },
-  outDir,
-});
+const base = tinyRunOptions;
 
 function weights(dir: string, file = MODEL_FILE): Map<string, Float32Array> {
   const f = loadSafetensors(join(dir, file));

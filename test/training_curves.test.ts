@@ -2,8 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, useBackend } from './helpers.js';
-import { DEFAULT_TRAIN_OPTIONS, METRICS_FILE, OPTIONS_FILE, train } from '../src/train/trainer.js';
+import { runCli, tinyRunOptions, useBackend } from './helpers.js';
+import { METRICS_FILE, OPTIONS_FILE, train } from '../src/train/trainer.js';
 import type { TrainOptions } from '../src/train/trainer.js';
 import { CURVE_FILE, curvesMarkdown, epochCurve, parseMetricsLog, readTrainingCurve } from '../src/train/training_curves.js';
 
@@ -44,24 +44,7 @@ describe('training curves', () => {
   });
 
   it('reads a real run, resumed or not, to the same curve; the CLI plots runs side by side', async () => {
-    const options = (outDir: string): TrainOptions => ({
-      ...DEFAULT_TRAIN_OPTIONS,
-      dataset: 'mnist',
-      arch: 'tiny-mnist',
-      epochs: 2,
-      batchSize: 16,
-      trainLimit: 48, // 3 steps per epoch
-      testLimit: 64,
-      evalEveryEpochs: 1,
-      evalLimit: 32,
-      bnReestimateBatches: 2,
-      optimizer: 'adam',
-      lr: 1e-3,
-      logEverySteps: 1,
-      checkpointEverySteps: 2,
-      augment: { shift: 1, flip: false, dequantize: true, noiseStd: 0.01 },
-      outDir,
-    });
+    const options = (outDir: string): TrainOptions => ({ ...tinyRunOptions(outDir), logEverySteps: 1 });
     const straight = mkdtempSync(join(tmpdir(), 'gc-curve-straight-'));
     (await train(options(straight))).model.dispose();
     const split = mkdtempSync(join(tmpdir(), 'gc-curve-split-'));
