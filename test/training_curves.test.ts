@@ -89,5 +89,6 @@ describe('training curves', () => {
     expect(() => readTrainingCurve(join(zoo, 'nowhere'))).toThrow(/nowhere does not exist/);
     const r = await runCli(['curves', zoo, zoo, '--labels', 'one']);
     expect(r.error).toMatch(/--labels names 1 runs but 2 folders were given/);
+    expect((await runCli(['curves', zoo, zoo])).error).toMatch(/two runs are labelled "gc-curve-zoo-\w+": name them with --labels/);
   });
 });

@@ -21,6 +21,12 @@ export function addCurvesCommand(program: Command): void {
         throw new Error(`--labels names ${labels.length} runs but ${folders.length} folders were given`);
       }
       const curves = folders.map((f, i) => readTrainingCurve(f, labels?.[i]));
+      // runs are told apart by label (colour, table rows): two folders of one name would merge
+      const seen = new Set<string>();
+      for (const c of curves) {
+        if (seen.has(c.label)) throw new Error(`two runs are labelled "${c.label}": name them with --labels`);
+        seen.add(c.label);
+      }
       mkdirSync(o.out, { recursive: true });
       const md = curvesMarkdown(curves);
       writeFileAtomic(join(o.out, 'curves.md'), md);
