@@ -67,7 +67,7 @@ function trainReporter(quiet: boolean): Reporter {
   return reporter;
 }
 
-/** "CONV_1_0 … CONV_1_23" for runs of names that differ only in a trailing index. */
+/** The evaluation as JSON or as the human-readable table. */
 export function printEval(result: EvalResult, json: boolean): void {
   if (json) console.log(JSON.stringify(result, null, 2));
   else console.log(formatEvalTable(result));
@@ -88,6 +88,7 @@ export async function runTraining(opts: TrainOptions | ResumeRequest, resume: bo
       console.error(`stopped at epoch ${result.state.epoch}, step ${result.state.step}; continue with: trustgc train --resume --out ${opts.outDir}`);
     } else if (result.final) {
       printEval(result.final, json);
+      if (!quiet) console.error(`per-epoch curves: trustgc curves ${opts.outDir}`);
     }
     result.model.dispose();
   } finally {
