@@ -3,7 +3,7 @@ import { mkdtempSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, tinyRunOptions, useBackend } from './helpers.js';
-import { TrainingDivergedError, train, CHECKPOINT_FILE, METRICS_FILE } from '../src/train/trainer.js';
+import { TrainingDivergedError, train, CHECKPOINT_FILE, METRICS_FILE, OPTIONS_FILE } from '../src/train/trainer.js';
 import type { TrainOptions } from '../src/train/trainer.js';
 import { loadModel, MODEL_FILE } from '../src/io/checkpoint.js';
 import { loadSafetensors, saveSafetensors } from '../src/io/safetensors.js';
@@ -54,6 +54,19 @@ describe('training', () => {
     expect(lines.some((l) => l.type === 'eval')).toBe(true);
     expect(lines.at(-1).type).toBe('final');
     expect(existsSync(join(straight, 'eval.json'))).toBe(true);
+  });
+
+  it('a resumed β = ∞ run keeps β = ∞ (train.json stores Infinity as null) and ends with the straight run\'s weights', async () => {
+    const inf = (dir: string): TrainOptions => ({ ...base(dir), beta: Infinity });
+    const straight = mkdtempSync(join(tmpdir(), 'gc-inf-straight-'));
+    (await train(inf(straight))).model.dispose();
+    const split = mkdtempSync(join(tmpdir(), 'gc-inf-split-'));
+    (await train({ ...inf(split), maxSteps: 4 })).model.dispose();
+    expect(JSON.parse(readFileSync(join(split, OPTIONS_FILE), 'utf8')).beta).toBeNull();
+    (await train({ outDir: split } as TrainOptions, {}, true)).model.dispose();
+    const a = weights(straight);
+    const b = weights(split);
+    for (const [k, v] of a) expect(Array.from(b.get(k)!), k).toEqual(Array.from(v));
   });
 
   it.skipIf(!workerBuilt)('data-parallel (2 worker threads): a run resumed from its checkpoint ends with the straight run\'s weights', async () => {

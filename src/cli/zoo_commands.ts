@@ -11,7 +11,7 @@ import { CONFIG_FILE, MODEL_FILE, loadModel, saveModel } from '../io/checkpoint.
 import type { WeightPrecision } from '../io/checkpoint.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { OOD_REFERENCE_FILE } from '../eval/ood_reference.js';
-import { DEFAULT_TRAIN_OPTIONS } from '../train/trainer.js';
+import { DEFAULT_TRAIN_OPTIONS, reviveTrainOptions } from '../train/trainer.js';
 import type { TrainOptions } from '../train/trainer.js';
 import { CARD_FILE, compareFigures, formatChecks, measureModel, readCard } from '../zoo/card.js';
 import type { ModelCard, ModelMeasurement } from '../zoo/card.js';
@@ -163,8 +163,7 @@ export function addZooCommands(program: Command): void {
       if (existsSync(join(out, 'checkpoint.safetensors')) && !existsSync(join(out, MODEL_FILE))) {
         await runTraining({ outDir: out } as TrainOptions, true, false);
       } else if (!existsSync(join(out, MODEL_FILE))) {
-        const options = { ...DEFAULT_TRAIN_OPTIONS, ...(card.training.options as Partial<TrainOptions>), outDir: out } as TrainOptions;
-        if (card.training.options.beta === null || card.training.options.beta === 'inf') options.beta = Infinity;
+        const options = { ...DEFAULT_TRAIN_OPTIONS, ...reviveTrainOptions(card.training.options), outDir: out } as TrainOptions;
         await runTraining(options, false, false);
       }
       if (!existsSync(join(out, MODEL_FILE))) return; // stopped early: the message says how to resume

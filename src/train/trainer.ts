@@ -149,6 +149,21 @@ export const OPTIONS_FILE = 'train.json';
 export const METRICS_FILE = 'metrics.jsonl';
 export const EVAL_FILE = 'eval.json';
 
+/**
+ * Training options as stored in train.json (or a model card): JSON has no Infinity, so β = ∞ was written as
+ * null — older cards say "inf" — and must come back as Infinity, or the loss weights read it as β = 0.
+ */
+export function reviveTrainOptions(stored: Record<string, unknown>): Partial<TrainOptions> {
+  const revived = { ...stored } as Partial<TrainOptions>;
+  if (stored.beta === null || stored.beta === 'inf') revived.beta = Infinity;
+  return revived;
+}
+
+/** A run folder's train.json. */
+export function readTrainOptions(dir: string): Partial<TrainOptions> {
+  return reviveTrainOptions(JSON.parse(readFileSync(join(dir, OPTIONS_FILE), 'utf8')) as Record<string, unknown>);
+}
+
 function groupsFor(model: Classifier, opts: TrainOptions): ParamGroup[] {
   const trainable = model.namedParams().filter((p) => p.trainable);
   const isMu = (p: NamedParam) => /^head\.mu/.test(p.name);
@@ -213,7 +228,7 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
   let config: ModelConfig | undefined;
   if (resume) {
     if (!existsSync(ckptPath)) throw new Error(`cannot resume: no checkpoint at ${ckptPath}`);
-    const stored = JSON.parse(readFileSync(join(dir, OPTIONS_FILE), 'utf8')) as TrainOptions;
+    const stored = readTrainOptions(dir) as TrainOptions;
     // a resumed run keeps its settings; only the length of training may be extended
     opts = {
       ...stored,

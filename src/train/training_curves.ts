@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/safetensors.js';
-import { METRICS_FILE, OPTIONS_FILE } from './trainer.js';
+import { METRICS_FILE, OPTIONS_FILE, readTrainOptions } from './trainer.js';
 
 export const CURVE_FILE = 'training_curve.json';
 
@@ -122,13 +122,16 @@ export function epochCurve(records: LogRecord[]): { points: EpochPoint[]; diverg
   return { points, divergedAtStep };
 }
 
+/** The per-epoch curve of a metrics.jsonl file. */
+function logCurve(log: string): { points: EpochPoint[]; divergedAtStep: number | null } {
+  return epochCurve(parseMetricsLog(readFileSync(log, 'utf8'), log));
+}
+
 function readOptions(dir: string): { modelType: string | null; beta: number | null; epochs: number | null } {
-  const file = join(dir, OPTIONS_FILE);
-  if (!existsSync(file)) return { modelType: null, beta: null, epochs: null };
-  const o = JSON.parse(readFileSync(file, 'utf8')) as { modelType?: string; beta?: number | string | null; epochs?: number };
-  // JSON has no Infinity: β = ∞ is stored as null (or the string "inf" by older runs)
-  const beta = o.modelType === 'dc' ? null : typeof o.beta === 'number' ? o.beta : o.beta === null || o.beta === 'inf' ? Infinity : null;
-  return { modelType: o.modelType ?? 'gc', beta, epochs: o.epochs ?? null };
+  if (!existsSync(join(dir, OPTIONS_FILE))) return { modelType: null, beta: null, epochs: null };
+  const o = readTrainOptions(dir);
+  const modelType = o.modelType ?? 'gc';
+  return { modelType, beta: modelType === 'dc' ? null : o.beta ?? null, epochs: o.epochs ?? null };
 }
 
 /** Reads a run folder (metrics.jsonl) or a zoo model folder (training_curve.json). */
@@ -139,7 +142,7 @@ export function readTrainingCurve(dir: string, label?: string): TrainingCurve {
   const base = { source: dir, label: label ?? basename(path), modelType: opts.modelType, beta: opts.beta, epochsPlanned: opts.epochs };
   const log = join(path, METRICS_FILE);
   if (existsSync(log)) {
-    const { points, divergedAtStep } = epochCurve(parseMetricsLog(readFileSync(log, 'utf8'), log));
+    const { points, divergedAtStep } = logCurve(log);
     if (points.length === 0) throw new Error(`${log} holds no training steps yet`);
     return { ...base, points, divergedAtStep };
   }
@@ -159,8 +162,7 @@ export function readTrainingCurve(dir: string, label?: string): TrainingCurve {
 export function storeTrainingCurve(runDir: string, destDir: string): boolean {
   const log = join(runDir, METRICS_FILE);
   if (!existsSync(log)) return false;
-  const { points, divergedAtStep } = epochCurve(parseMetricsLog(readFileSync(log, 'utf8'), log));
-  writeFileAtomic(join(destDir, CURVE_FILE), JSON.stringify({ points, divergedAtStep }, null, 1) + '\n');
+  writeFileAtomic(join(destDir, CURVE_FILE), JSON.stringify(logCurve(log), null, 1) + '\n');
   return true;
 }
 
