@@ -6,8 +6,23 @@ import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+// A full run first typechecks everything the suite exercises (vitest strips types without checking
+// them): library, benchmarks and tests (tsconfig.test.json) and the browser page (web/tsconfig.json).
+// Each project that does not typecheck counts as one failure. Runs of chosen files skip this.
+const selected = process.argv.slice(2);
+let typeFailures = 0;
+if (selected.length === 0) {
+  for (const project of ['tsconfig.test.json', 'web/tsconfig.json']) {
+    const check = spawnSync('npx', ['tsc', '-p', project, '--noEmit'], { stdio: 'inherit' });
+    if (check.status !== 0) {
+      console.error(`typecheck failed: ${project}`);
+      typeFailures += 1;
+    }
+  }
+}
+
 const out = join(mkdtempSync(join(tmpdir(), 'trustgc-tests-')), 'results.json');
-const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...process.argv.slice(2)];
+const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...selected];
 const run = spawnSync('npx', args, { stdio: 'inherit' });
 
 let passed = 0;
@@ -21,5 +36,6 @@ if (existsSync(out)) {
 } else {
   failed = 1; // vitest did not get as far as reporting
 }
+failed += typeFailures;
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(run.status === 0 && failed === 0 && passed > 0 ? 0 : 1);

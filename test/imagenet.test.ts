@@ -217,7 +217,8 @@ describe('official checkpoint import', () => {
       const dir = mkdtempSync(join(tmpdir(), 'trustgc-import-'));
       saveModel(dir, model);
       const again = loadModel(dir);
-      expect(maxAbsDiff(again.latent(x).z.dataSync(), exp.z)).toBeLessThan(1e-5);
+      expect(again).toBeInstanceOf(GenerativeClassifier);
+      expect(maxAbsDiff((again as GenerativeClassifier).latent(x).z.dataSync(), exp.z)).toBeLessThan(1e-5);
       again.dispose();
       model.dispose();
     });

@@ -21,7 +21,7 @@ function makeParams(): NamedParam[] {
 
 function gradMap(step: number): Map<string, tf.Tensor> {
   const g = gradsAt(step);
-  return new Map([['a', tf.tensor2d(g.a, [2, 3])], ['b', tf.tensor1d(g.b)]]);
+  return new Map<string, tf.Tensor>([['a', tf.tensor2d(g.a, [2, 3])], ['b', tf.tensor1d(g.b)]]);
 }
 
 /** The textbook updates in plain JavaScript (float64), per parameter. */
@@ -96,7 +96,7 @@ describe('optimizer (flat per-group updates)', () => {
     const opt = new Optimizer([{ name: 'all', params, lrScale: 1, momentum: 0.9, weightDecay: 0 }], { kind: 'sgd' });
     const g = gradMap(1);
     const flat = opt.flatten(g);
-    const perTensor = Math.sqrt([...g.values()].reduce((sum, t) => sum + t.dataSync().reduce((s2, v) => s2 + v * v, 0), 0));
+    const perTensor = Math.sqrt([...g.values()].reduce((sum, t) => sum + Array.from(t.dataSync()).reduce((s2, v) => s2 + v * v, 0), 0));
     expect(flat.norm()).toBeCloseTo(perTensor, 5);
     flat.dispose();
     tf.dispose([...g.values()]);

@@ -23,8 +23,9 @@ export const FUSED_KERNELS = {
   sumOfSquares: 'TrustgcSumOfSquares',
 } as const;
 
-// (no `process` in the browser)
-let fusedEnabled = typeof process === 'undefined' || process.env?.TRUSTGC_FUSED !== '0';
+// read through globalThis: the browser bundle has no `process` (nor its type)
+const environment = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+let fusedEnabled = environment?.TRUSTGC_FUSED !== '0';
 
 /** Turns the fused kernels off (composite ops only) or back on; for comparisons and tests. */
 export function setFusedKernels(enabled: boolean): void {
