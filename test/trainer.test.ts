@@ -69,6 +69,33 @@ describe('training', () => {
     for (const [k, v] of a) expect(Array.from(b.get(k)!), k).toEqual(Array.from(v));
   });
 
+  it('a resumed run may move the decays it has not reached (and ends as the straight run of the new schedule), not those it has', async () => {
+    // 3 steps per epoch; stopped after 4 steps the last step taken sat at epoch 1.0
+    const straight = mkdtempSync(join(tmpdir(), 'gc-replan-straight-'));
+    (await train({ ...base(straight), lrDecayEpochs: [1.5] })).model.dispose();
+    const replanned = mkdtempSync(join(tmpdir(), 'gc-replan-'));
+    (await train({ ...base(replanned), lrDecayEpochs: [1.8], maxSteps: 4 })).model.dispose();
+    (await train({ outDir: replanned, lrDecayEpochs: [1.5] } as TrainOptions, {}, true)).model.dispose();
+    const a = weights(straight);
+    const b = weights(replanned);
+    for (const [k, v] of a) expect(Array.from(b.get(k)!), k).toEqual(Array.from(v));
+    // train.json now describes the schedule the run followed
+    expect(JSON.parse(readFileSync(join(replanned, OPTIONS_FILE), 'utf8')).lrDecayEpochs).toEqual([1.5]);
+    // and the same run without the change would have differed (the comparison above can fail)
+    const kept = mkdtempSync(join(tmpdir(), 'gc-replan-kept-'));
+    (await train({ ...base(kept), lrDecayEpochs: [1.8] })).model.dispose();
+    const c = weights(kept);
+    expect([...a].some(([k, v]) => v.some((x, i) => x !== c.get(k)![i]))).toBe(true);
+
+    // a decay already passed (epoch 0.5, with steps at 0.67 and 1.0 after it) cannot move
+    const passed = mkdtempSync(join(tmpdir(), 'gc-replan-passed-'));
+    (await train({ ...base(passed), lrDecayEpochs: [0.5], maxSteps: 4 })).model.dispose();
+    await expect(train({ outDir: passed, lrDecayEpochs: [0.9] } as TrainOptions, {}, true)).rejects.toThrow(
+      /cannot change --lr-decay-epochs from 0\.5 to 0\.9: the run is at epoch 1\.33 and has already trained with decays at 0\.5/,
+    );
+    expect(JSON.parse(readFileSync(join(passed, OPTIONS_FILE), 'utf8')).lrDecayEpochs).toEqual([0.5]);
+  });
+
   it.skipIf(!workerBuilt)('data-parallel (2 worker threads): a run resumed from its checkpoint ends with the straight run\'s weights', async () => {
     // the resumed run's worker starts from the checkpoint's weights and Adam moments
     const dp = (dir: string): TrainOptions => ({ ...base(dir), workers: 2 });

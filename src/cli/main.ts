@@ -122,11 +122,13 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
     .option('--json', 'print the final evaluation as JSON', false)
     .action(async (o, cmd: Command) => {
       if (o.resume) {
-        // a resumed run keeps its stored settings; only an explicit --epochs/--steps/--time-budget applies
+        // a resumed run keeps its stored settings; only an explicit --epochs/--steps/--time-budget applies,
+        // and --lr-decay-epochs for decays the run has not reached
         const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
         const request: ResumeRequest = {
           outDir: o.out,
           epochs: given('epochs') ? o.epochs : undefined,
+          lrDecayEpochs: given('lrDecayEpochs') ? o.lrDecayEpochs : undefined,
           maxSteps: o.steps,
           timeBudgetSeconds: o.timeBudget,
           workers: given('workers') ? o.workers : undefined,

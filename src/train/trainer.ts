@@ -164,6 +164,21 @@ export function readTrainOptions(dir: string): Partial<TrainOptions> {
   return reviveTrainOptions(JSON.parse(readFileSync(join(dir, OPTIONS_FILE), 'utf8')) as Record<string, unknown>);
 }
 
+/**
+ * Checks a resumed run's length and decays against what it has trained and writes them to train.json,
+ * so the folder (and `zoo add`, `trustgc curves`) describes the schedule the run now follows.
+ */
+function recordResumedSchedule(dir: string, opts: TrainOptions, position: number, stepsPerEpoch: number): void {
+  const path = join(dir, OPTIONS_FILE);
+  // the raw JSON, not the revived options: β = ∞ stays stored as null
+  const stored = JSON.parse(readFileSync(path, 'utf8')) as { epochs: number; lrDecayEpochs?: number[] };
+  const before = stored.lrDecayEpochs ?? [];
+  checkScheduleChange(before, opts.lrDecayEpochs, position, stepsPerEpoch);
+  const sameDecays = before.length === opts.lrDecayEpochs.length && before.every((e, i) => e === opts.lrDecayEpochs[i]);
+  if (stored.epochs === opts.epochs && sameDecays) return;
+  writeFileAtomic(path, JSON.stringify({ ...stored, epochs: opts.epochs, lrDecayEpochs: opts.lrDecayEpochs }, null, 2) + '\n');
+}
+
 function groupsFor(model: Classifier, opts: TrainOptions): ParamGroup[] {
   const trainable = model.namedParams().filter((p) => p.trainable);
   const isMu = (p: NamedParam) => /^head\.mu/.test(p.name);
@@ -207,13 +222,35 @@ export function reestimateBatchNorm(model: Classifier, ds: ImageDataset, opts: T
   for (const bn of bns) bn.cumulative = null;
 }
 
-/** What may change when a run is resumed: where it is, and how long it trains. */
+/**
+ * What may change when a run is resumed: where it is, how long it trains, and the learning-rate decays
+ * it has not reached yet (so the resumed run is the straight run of the new schedule).
+ */
 export interface ResumeRequest {
   outDir: string;
   epochs?: number;
+  lrDecayEpochs?: number[];
   maxSteps?: number;
   timeBudgetSeconds?: number;
   workers?: number;
+}
+
+/**
+ * Refuses a new decay schedule that would have changed the learning rate of a step already taken: the
+ * decays at or before the last step's position must be the same in both. `position` is the epoch
+ * position (epoch + batch/stepsPerEpoch) of the next step.
+ */
+export function checkScheduleChange(before: number[], after: number[], position: number, stepsPerEpoch: number): void {
+  const lastStep = position - 1 / stepsPerEpoch;
+  const passed = (m: number[]) => m.filter((e) => e <= lastStep).sort((a, b) => a - b);
+  const was = passed(before);
+  const now = passed(after);
+  if (was.length !== now.length || was.some((e, i) => e !== now[i])) {
+    throw new Error(
+      `cannot change --lr-decay-epochs from ${before.join(',') || '(none)'} to ${after.join(',') || '(none)'}: the run is at epoch ` +
+        `${position.toFixed(2)} and has already trained with decays at ${was.join(',') || '(none)'}; only decays it has not reached may move`,
+    );
+  }
 }
 
 /** Continues the run in `request.outDir` from its last checkpoint, with its stored settings. */
@@ -229,10 +266,11 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
   if (resume) {
     if (!existsSync(ckptPath)) throw new Error(`cannot resume: no checkpoint at ${ckptPath}`);
     const stored = readTrainOptions(dir) as TrainOptions;
-    // a resumed run keeps its settings; only the length of training may be extended
+    // a resumed run keeps its settings; only its length and its decays still ahead may change
     opts = {
       ...stored,
       epochs: options.epochs ?? stored.epochs,
+      lrDecayEpochs: options.lrDecayEpochs ?? stored.lrDecayEpochs,
       maxSteps: options.maxSteps,
       timeBudgetSeconds: options.timeBudgetSeconds,
       workers: options.workers ?? stored.workers,
@@ -272,6 +310,7 @@ async function trainInFolder(dir: string, opts: TrainOptions, config: ModelConfi
     assignParams(model.namedParams(), file, ckptPath, 'model/');
     optimizer.loadState(file, ckptPath);
     state = JSON.parse(file.metadata.state);
+    recordResumedSchedule(dir, opts, state.epoch + state.batchInEpoch / stepsPerEpoch, stepsPerEpoch);
   } else {
     writeConfig(dir, model.config);
     writeFileAtomic(join(dir, OPTIONS_FILE), JSON.stringify(opts, null, 2) + '\n');
