@@ -91,7 +91,7 @@ describe('training', () => {
     const passed = mkdtempSync(join(tmpdir(), 'gc-replan-passed-'));
     (await train({ ...base(passed), lrDecayEpochs: [0.5], maxSteps: 4 })).model.dispose();
     await expect(train({ outDir: passed, lrDecayEpochs: [0.9] } as TrainOptions, {}, true)).rejects.toThrow(
-      /cannot change --lr-decay-epochs from 0\.5 to 0\.9: the run is at epoch 1\.33 and has already trained with decays at 0\.5/,
+      /cannot change --lr-decay-epochs from 0\.5 to 0\.9: the run is at epoch 1\.33, and the decays behind it \(0\.5\) would become 0\.9/,
     );
     expect(JSON.parse(readFileSync(join(passed, OPTIONS_FILE), 'utf8')).lrDecayEpochs).toEqual([0.5]);
   });

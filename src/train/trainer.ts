@@ -248,7 +248,8 @@ export function checkScheduleChange(before: number[], after: number[], position:
   if (was.length !== now.length || was.some((e, i) => e !== now[i])) {
     throw new Error(
       `cannot change --lr-decay-epochs from ${before.join(',') || '(none)'} to ${after.join(',') || '(none)'}: the run is at epoch ` +
-        `${position.toFixed(2)} and has already trained with decays at ${was.join(',') || '(none)'}; only decays it has not reached may move`,
+        `${position.toFixed(2)}, and the decays behind it (${was.join(',') || 'none'}) would become ${now.join(',') || 'none'}; ` +
+        'only decays it has not reached may move',
     );
   }
 }
