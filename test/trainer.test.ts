@@ -94,6 +94,10 @@ describe('training', () => {
       /cannot change --lr-decay-epochs from 0\.5 to 0\.9: the run is at epoch 1\.33, and the decays behind it \(0\.5\) would become 0\.9/,
     );
     expect(JSON.parse(readFileSync(join(passed, OPTIONS_FILE), 'utf8')).lrDecayEpochs).toEqual([0.5]);
+    // nor can the run end before where it already is
+    await expect(train({ outDir: passed, epochs: 1 } as TrainOptions, {}, true)).rejects.toThrow(
+      /cannot shorten the run to 1 epochs: it has already trained 1\.33 \(--epochs 2\)/,
+    );
   });
 
   it.skipIf(!workerBuilt)('data-parallel (2 worker threads): a run resumed from its checkpoint ends with the straight run\'s weights', async () => {

@@ -173,6 +173,9 @@ function recordResumedSchedule(dir: string, opts: TrainOptions, position: number
   // the raw JSON, not the revived options: β = ∞ stays stored as null
   const stored = JSON.parse(readFileSync(path, 'utf8')) as { epochs: number; lrDecayEpochs?: number[] };
   const before = stored.lrDecayEpochs ?? [];
+  if (opts.epochs < position) {
+    throw new Error(`cannot shorten the run to ${opts.epochs} epochs: it has already trained ${position.toFixed(2)} (--epochs ${stored.epochs})`);
+  }
   checkScheduleChange(before, opts.lrDecayEpochs, position, stepsPerEpoch);
   const sameDecays = before.length === opts.lrDecayEpochs.length && before.every((e, i) => e === opts.lrDecayEpochs[i]);
   if (stored.epochs === opts.epochs && sameDecays) return;
