@@ -177,8 +177,7 @@ function recordResumedSchedule(dir: string, opts: TrainOptions, position: number
     throw new Error(`cannot shorten the run to ${opts.epochs} epochs: it has already trained ${position.toFixed(2)} (--epochs ${stored.epochs})`);
   }
   checkScheduleChange(before, opts.lrDecayEpochs, position, stepsPerEpoch);
-  const sameDecays = before.length === opts.lrDecayEpochs.length && before.every((e, i) => e === opts.lrDecayEpochs[i]);
-  if (stored.epochs === opts.epochs && sameDecays) return;
+  if (stored.epochs === opts.epochs && sameNumbers(before, opts.lrDecayEpochs)) return;
   writeFileAtomic(path, JSON.stringify({ ...stored, epochs: opts.epochs, lrDecayEpochs: opts.lrDecayEpochs }, null, 2) + '\n');
 }
 
@@ -238,6 +237,10 @@ export interface ResumeRequest {
   workers?: number;
 }
 
+function sameNumbers(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /**
  * Refuses a new decay schedule that would have changed the learning rate of a step already taken: the
  * decays at or before the last step's position must be the same in both. `position` is the epoch
@@ -248,7 +251,7 @@ export function checkScheduleChange(before: number[], after: number[], position:
   const passed = (m: number[]) => m.filter((e) => e <= lastStep).sort((a, b) => a - b);
   const was = passed(before);
   const now = passed(after);
-  if (was.length !== now.length || was.some((e, i) => e !== now[i])) {
+  if (!sameNumbers(was, now)) {
     throw new Error(
       `cannot change --lr-decay-epochs from ${before.join(',') || '(none)'} to ${after.join(',') || '(none)'}: the run is at epoch ` +
         `${position.toFixed(2)}, and the decays behind it (${was.join(',') || 'none'}) would become ${now.join(',') || 'none'}; ` +
