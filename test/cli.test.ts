@@ -1,9 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import sharp from 'sharp';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, useBackend } from './helpers.js';
 import { onnxAvailable } from '../src/onnx/runtime.js';
+import { buildServer } from '../src/serve/server.js';
+import { loadMnist } from '../src/data/mnist.js';
+import { DEFAULT_TRAIN_OPTIONS, train } from '../src/train/trainer.js';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -28,7 +32,7 @@ describe('command line', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gc-cli-'));
     expect((await run(['train', '--dataset', 'imagenet', '--out', dir]).then((r) => r.error)) ?? '').toMatch(/unknown dataset "imagenet"/);
     expect((await run(['train', '--dataset', 'fashion-mnist', '--arch', 'tiny-rgb32', '--out', join(dir, 'rgb')]).then((r) => r.error)) ?? '').toMatch(/has 28×28×1 images, model tiny-rgb32 expects 32×32×3/);
-    expect((await run(['eval', '--model', join(dir, 'none')]).then((r) => r.error)) ?? '').toMatch(/config\.json is missing/);
+    expect((await run(['eval', '--model', join(dir, 'none')]).then((r) => r.error)) ?? '').toMatch(/model folder .*none does not exist/);
     expect((await run(['train', '--resume', '--out', join(dir, 'none')]).then((r) => r.error)) ?? '').toMatch(/cannot resume: no checkpoint/);
   });
 
@@ -73,6 +77,67 @@ describe('command line', () => {
     expect(onnx.accuracy).toBe(result.accuracy);
     expect(Math.abs(onnx.bitsPerDim - result.bitsPerDim)).toBeLessThan(1e-4 * Math.abs(result.bitsPerDim));
     expect((await run(['eval', '--model', dir, '--engine', 'gpu'])).error ?? '').toMatch(/unknown engine "gpu"/);
+  });
+});
+
+describe('an unfinished run is a model folder', () => {
+  /** main's runCli (exit code, the "model weights" line) with stdout and stderr captured */
+  async function runMain(args: string[]): Promise<{ code: number; out: string; err: string }> {
+    const { runCli: runMainCli } = await import('../src/cli/main.js');
+    const out: string[] = [];
+    const err: string[] = [];
+    const log = console.log;
+    const error = console.error;
+    console.log = (...a: unknown[]) => out.push(a.join(' '));
+    console.error = (...a: unknown[]) => err.push(a.join(' '));
+    try {
+      const code = await runMainCli(['node', 'trustgc', ...args], { throwOnError: true });
+      return { code, out: out.join('\n'), err: err.join('\n') };
+    } finally {
+      console.log = log;
+      console.error = error;
+    }
+  }
+
+  it('stopped by --steps or by a stop request (Ctrl-C): eval, predict, export-onnx and serve take it and name the checkpoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gc-cli-unfinished-'));
+    const t = await runMain(['train', '--arch', 'tiny-mnist', '--steps', '2', '--batch-size', '8', '--train-limit', '64', '--epochs', '1', '--eval-every', '0', '--out', dir]);
+    expect(t.code, t.err).toBe(0);
+    expect(existsSync(join(dir, 'model.safetensors'))).toBe(false); // not finished: only the checkpoint
+    const named = /model weights: .*checkpoint\.safetensors \(unfinished run: epoch 0, step 2/;
+    const ev = await runMain(['eval', '--model', dir, '--limit', '16', '--json']);
+    expect(ev.code, ev.err).toBe(0);
+    expect(ev.err).toMatch(named);
+    expect(JSON.parse(ev.out).images).toBe(16);
+    const png = join(dir, 'digit.png');
+    const mnist = loadMnist('test');
+    await sharp(Buffer.from(mnist.pixels.subarray(0, 784)), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(png);
+    const pr = await runMain(['predict', '--model', dir, png, '--json']);
+    expect(pr.code, pr.err).toBe(0);
+    expect(pr.err).toMatch(named);
+    expect(JSON.parse(pr.out)[0].top).toHaveLength(5);
+    const ex = await runMain(['export-onnx', '--model', dir, '--batch', '4', '--no-verify', '--out', join(dir, 'x.onnx')]);
+    expect(ex.code, ex.err).toBe(0);
+    expect(ex.err).toMatch(named);
+    const app = await buildServer({ modelDir: dir });
+    try {
+      const res = await app.inject({ method: 'POST', url: '/v1/predict', headers: { 'content-type': 'image/png' }, payload: readFileSync(png) });
+      expect(res.statusCode, res.body).toBe(200);
+    } finally {
+      await app.close();
+    }
+    // a stop request (what Ctrl-C sets) ends the run the same way
+    const stopped = mkdtempSync(join(tmpdir(), 'gc-cli-stopped-'));
+    let steps = 0;
+    const result = await train(
+      { ...DEFAULT_TRAIN_OPTIONS, dataset: 'mnist', arch: 'tiny-mnist', batchSize: 8, trainLimit: 64, epochs: 1, evalEveryEpochs: 0, outDir: stopped },
+      { onStep: () => void steps++, shouldStop: () => steps >= 3 },
+    );
+    result.model.dispose();
+    expect(result.stoppedEarly).toBe(true);
+    const ev2 = await runMain(['eval', '--model', stopped, '--limit', '8']);
+    expect(ev2.code, ev2.err).toBe(0);
+    expect(ev2.err).toMatch(/model weights: .*checkpoint\.safetensors \(unfinished run: epoch 0, step 3/);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * End to end: the built explorer (web/dist) served by `trustgc explore`'s server with the shipped
- * MNIST model, driven in Debian's Chromium by playwright-core. Screenshots go to test-artifacts/.
+ * MNIST model, driven in Chromium by playwright-core (the one scripts/find-chromium.mjs finds: the
+ * npm-shipped headless build by default). Screenshots go to test-artifacts/.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
@@ -15,17 +16,17 @@ import { useBackend } from './helpers.js';
 import { buildServer } from '../src/serve/server.js';
 import { loadDataset } from '../src/data/registry.js';
 import { projectRoot } from '../src/util/paths.js';
+import { findChromium } from '../scripts/find-chromium.mjs';
 
 const root = projectRoot();
 const webDist = join(root, 'web', 'dist');
 const artifacts = join(root, 'test-artifacts');
 const MODEL = join(root, 'zoo', 'mnist-gc-beta1');
 
-function chromiumPath(): string {
-  const candidates = [process.env.TRUSTGC_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p): p is string => !!p);
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new Error(`no Chromium found (tried ${candidates.join(', ')}): apt-get install -y chromium, or set TRUSTGC_CHROMIUM`);
-  return found;
+async function chromiumPath(): Promise<string> {
+  const found = await findChromium();
+  if (found.error !== undefined) throw new Error(found.error);
+  return found.path;
 }
 
 let app: FastifyInstance;
@@ -55,7 +56,7 @@ beforeAll(async () => {
   fashionPng = await savePng(fashion.pixels.subarray(0, 784), join(dir, 'fashion-test-0.png'));
   app = await buildServer({ modelDir: MODEL, explorerDir: webDist });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
-  browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox'] });
+  browser = await chromium.launch({ executablePath: await chromiumPath(), args: ['--no-sandbox'] });
 });
 
 afterAll(async () => {

@@ -181,6 +181,6 @@ describe('training', () => {
     arrays[3].data[0] = NaN;
     saveSafetensors(join(dir, MODEL_FILE), arrays);
     expect(() => loadModel(dir)).toThrow(/corrupt: tensor .* NaN/);
-    expect(() => loadModel(join(dir, 'nowhere'))).toThrow(/config.json is missing/);
+    expect(() => loadModel(join(dir, 'nowhere'))).toThrow(/model folder .*nowhere does not exist/);
   });
 });

@@ -2,7 +2,7 @@
  * trustgc command line: train, eval, info, demo, export-onnx, import, predict, calibrate-ood,
  * calibration, ood, corrupt, robustness, attack, explain, serve, explore, zoo, experiment, curves.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { initEngine, parseBackendName } from '../engine/backend.js';
@@ -11,7 +11,8 @@ import { GenerativeClassifier } from '../gc/model.js';
 import { createClassifier, requireGenerative } from '../gc/factory.js';
 import { DEFAULT_TRAIN_OPTIONS, TrainingDivergedError } from '../train/trainer.js';
 import type { ResumeRequest, TrainOptions } from '../train/trainer.js';
-import { loadModel } from '../io/checkpoint.js';
+import { loadModel, onModelWeightsLoaded } from '../io/checkpoint.js';
+import { errorReport } from '../util/errors.js';
 import { loadDataset } from '../data/registry.js';
 import { firstN } from '../data/dataset.js';
 import { evaluate } from '../eval/evaluate.js';
@@ -75,7 +76,8 @@ function summariseNames(names: string[]): string {
 export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
   const program = new Command('trustgc');
   if (opts.throwOnError) {
-    program.exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {} });
+    // usage errors still reach console.error, where tests read them
+    program.exitOverride().configureOutput({ writeOut: () => {}, writeErr: (text) => console.error(text.trimEnd()) });
   }
   program
     .description('Generative classifiers that know what they do not know: train, evaluate and inspect invertible-network classifiers.')
@@ -308,16 +310,38 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
   return program;
 }
 
-export async function main(argv = process.argv): Promise<void> {
+/**
+ * Runs the CLI and returns its exit code: 0 done, 2 bad input or usage (one line naming the problem
+ * and the fix), 3 training diverged, 1 anything else. Commander prints its own usage errors.
+ */
+export async function runCli(argv: string[], opts: { throwOnError?: boolean } = {}): Promise<number> {
+  const program = buildCli(opts);
+  program.exitOverride();
+  onModelWeightsLoaded((source) => console.error(`model weights: ${source.description}`));
   try {
-    await buildCli().parseAsync(argv);
+    await program.parseAsync(argv);
+    return 0;
   } catch (e) {
-    if (e instanceof TrainingDivergedError) {
+    if (e instanceof InvalidArgumentError) {
+      // thrown by an action of ours (commander reports those raised while parsing itself)
       console.error(`error: ${e.message}`);
-      process.exit(3);
+      return 2;
     }
-    console.error(`error: ${(e as Error).message}`);
+    if (e instanceof CommanderError) {
+      // --help and --version end here too; commander has printed the usage error already
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0 ? 0 : 2;
+    }
+    const report = e instanceof TrainingDivergedError ? { line: `error: ${e.message}`, exitCode: 3 } : errorReport(e);
+    console.error(report.line);
     if (process.env.TRUSTGC_DEBUG) console.error((e as Error).stack);
-    process.exit(1);
+    return report.exitCode;
+  } finally {
+    onModelWeightsLoaded(null);
   }
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  const code = await runCli(argv);
+  // a server started by serve/explore keeps the process alive; everything else ends here
+  if (code !== 0) process.exit(code);
 }

@@ -6,6 +6,8 @@ import { InvalidArgumentError } from 'commander';
 import { initEngine } from '../engine/backend.js';
 import { buildServer } from '../serve/server.js';
 import type { ServeOptions } from '../serve/server.js';
+import { DEFAULT_LIMITS, checkExposure } from '../serve/guards.js';
+import type { ServeLimits } from '../serve/guards.js';
 import { projectRoot } from '../util/paths.js';
 
 const positive = (what: string) => (v: string) => {
@@ -13,6 +15,18 @@ const positive = (what: string) => (v: string) => {
   if (!Number.isInteger(x) || x < 1) throw new InvalidArgumentError(`${what} must be a positive integer, got "${v}"`);
   return x;
 };
+const nonNegative = (what: string) => (v: string) => {
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < 0) throw new InvalidArgumentError(`${what} must be a non-negative integer, got "${v}"`);
+  return x;
+};
+/** "10s", "500ms", "2m" or plain milliseconds → ms */
+export function parseDuration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/i.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`"${v}" is not a duration (e.g. 10s, 500ms, 2m)`);
+  return Math.round(Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[(m[2] ?? 'ms').toLowerCase() as 'ms']);
+}
+const seconds = (ms: number) => `${ms / 1000}s`;
 
 /** "8mb", "512kb", "1000000" → bytes */
 export function parseBytes(v: string): number {
@@ -49,13 +63,40 @@ function serverOptions(cmd: Command): Command {
     .option('--max-batch <n>', 'most images in one forward pass', positive('--max-batch'), 32)
     .option('--max-queue <n>', 'most waiting requests before new ones get 503', positive('--max-queue'), 256)
     .option('--heatmap-steps <n>', 'integrated-gradient steps per heatmap (models without a DCT latent)', positive('--heatmap-steps'), 64)
+    .option('--max-pixels <n>', 'largest image (width × height), read from its header before decoding (default: 1024 × the model input, 1–16 MP)', positive('--max-pixels'))
+    .option('--decode-concurrency <n>', 'images decoded at once (default: the core count)', positive('--decode-concurrency'))
+    .option('--decode-queue <n>', 'uploads waiting for a decoder before new ones get 503', nonNegative('--decode-queue'), 64)
+    .option('--token <token>', 'require "Authorization: Bearer <token>" on the API and model files (default: TRUSTGC_TOKEN)')
+    .option('--insecure-no-auth', 'allow a non-loopback --host without a token', false)
+    .option('--cors-origin <list>', 'comma-separated origins allowed to call the API from a browser (default: none)')
+    .option('--rate-limit <n>', 'requests per minute per client address, 429 beyond (default: off)', positive('--rate-limit'))
+    .option('--headers-timeout <t>', 'time to receive the request headers (408 beyond)', parseDuration, DEFAULT_LIMITS.headersTimeoutMs)
+    .option('--request-timeout <t>', 'time to receive a whole request (408 beyond)', parseDuration, DEFAULT_LIMITS.requestTimeoutMs)
+    .option('--keep-alive-timeout <t>', 'how long an idle keep-alive connection stays open', parseDuration, DEFAULT_LIMITS.keepAliveTimeoutMs)
+    .option('--idle-timeout <t>', 'close a socket without traffic after this long', parseDuration, DEFAULT_LIMITS.idleTimeoutMs)
+    .option('--min-body-rate <size>', 'slowest upload rate accepted per second after a grace period (408 below)', parseBytes, DEFAULT_LIMITS.minBodyBytesPerSecond)
+    .option('--max-connections <n>', 'open connections; beyond this, 503', positive('--max-connections'), DEFAULT_LIMITS.maxConnections)
+    .option('--max-connections-per-client <n>', 'open connections from one address; beyond this, 503', positive('--max-connections-per-client'), DEFAULT_LIMITS.maxConnectionsPerClient)
+    .option('--shutdown-timeout <t>', 'on SIGTERM/SIGINT, how long in-flight requests may take to finish', parseDuration, 10_000)
     .option('--log', 'log every request (JSON lines)', false);
 }
 
 async function start(o: Record<string, unknown>, explorer: string | undefined): Promise<void> {
   const alpha = o.alpha as number;
   if (!(alpha > 0 && alpha < 1)) throw new InvalidArgumentError(`--alpha must be in (0, 1), got ${alpha}`);
+  const token = (o.token as string | undefined) ?? process.env.TRUSTGC_TOKEN;
+  checkExposure(o.host as string, token, o.insecureNoAuth as boolean);
   await initEngine();
+  const limits: ServeLimits = {
+    ...DEFAULT_LIMITS,
+    headersTimeoutMs: o.headersTimeout as number,
+    requestTimeoutMs: o.requestTimeout as number,
+    keepAliveTimeoutMs: o.keepAliveTimeout as number,
+    idleTimeoutMs: o.idleTimeout as number,
+    minBodyBytesPerSecond: o.minBodyRate as number,
+    maxConnections: o.maxConnections as number,
+    maxConnectionsPerClient: o.maxConnectionsPerClient as number,
+  };
   const opts: ServeOptions = {
     modelDir: o.model as string,
     alpha,
@@ -65,16 +106,38 @@ async function start(o: Record<string, unknown>, explorer: string | undefined): 
     heatmapSteps: o.heatmapSteps as number,
     explorerDir: explorer,
     logger: o.log as boolean,
+    maxPixels: o.maxPixels as number | undefined,
+    decodeConcurrency: o.decodeConcurrency as number | undefined,
+    decodeQueue: o.decodeQueue as number,
+    limits,
+    token,
+    corsOrigins: (o.corsOrigin as string | undefined)?.split(',').map((x) => x.trim()).filter(Boolean),
+    rateLimitPerMinute: o.rateLimit as number | undefined,
   };
   const app = await buildServer(opts);
   const url = await app.listen({ port: o.port as number, host: o.host as string });
-  console.error(`trustgc: serving ${o.model} at ${url}${explorer ? ` (explorer at ${url}/)` : ''} — API description at ${url}/openapi.json`);
-  const stop = () => {
-    console.error('trustgc: shutting down');
-    void app.close().then(() => process.exit(0));
+  console.error(`trustgc: serving ${o.model} at ${url}${explorer ? ` (explorer at ${url}/${token ? '#token=…' : ''})` : ''} — API description at ${url}/openapi.json`);
+  console.error(
+    `trustgc: ${token ? 'bearer token required' : 'no authentication'}; headers within ${seconds(limits.headersTimeoutMs)}, requests within ${seconds(limits.requestTimeoutMs)}, ` +
+      `idle sockets closed after ${seconds(limits.idleTimeoutMs)}; at most ${limits.maxConnections} connections (${limits.maxConnectionsPerClient} per client)`,
+  );
+  // stop accepting, let in-flight requests finish, exit 0; requests still running at the deadline are cut off
+  const deadline = o.shutdownTimeout as number;
+  const stop = (signal: string) => {
+    console.error(`trustgc: ${signal}: not accepting new connections; finishing in-flight requests (at most ${seconds(deadline)})`);
+    const force = setTimeout(() => {
+      console.error(`trustgc: requests still running after ${seconds(deadline)}: closing their connections`);
+      app.server.closeAllConnections();
+      process.exit(0);
+    }, deadline);
+    force.unref();
+    void app.close().then(() => {
+      console.error('trustgc: stopped');
+      process.exit(0);
+    });
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
 export function addServeCommands(program: Command): void {

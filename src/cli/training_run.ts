@@ -85,7 +85,7 @@ export async function runTraining(opts: TrainOptions | ResumeRequest, resume: bo
   try {
     const result = resume ? await resumeTraining(opts, reporter) : await train(opts as TrainOptions, reporter);
     if (result.stoppedEarly) {
-      console.error(`stopped at epoch ${result.state.epoch}, step ${result.state.step}; continue with: trustgc train --resume --out ${opts.outDir}`);
+      console.error(`stopped at epoch ${result.state.epoch}, step ${result.state.step}; continue with: trustgc train --resume --out ${opts.outDir} (eval, predict, serve and export-onnx take the folder as it is: its last checkpoint)`);
     } else if (result.final) {
       printEval(result.final, json);
       if (!quiet) console.error(`per-epoch curves: trustgc curves ${opts.outDir}`);

@@ -7,7 +7,8 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { join, resolve } from 'node:path';
 import os from 'node:os';
 import { engineInfo } from '../engine/backend.js';
-import { CONFIG_FILE, MODEL_FILE, loadModel, saveModel } from '../io/checkpoint.js';
+import { CONFIG_FILE, MODEL_FILE, checkModelFolder, loadModel, saveModel } from '../io/checkpoint.js';
+import { checkDatasetName } from '../data/registry.js';
 import type { WeightPrecision } from '../io/checkpoint.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { OOD_REFERENCE_FILE } from '../eval/ood_reference.js';
@@ -19,6 +20,7 @@ import { ensureReference } from './trust_commands.js';
 import { runTraining } from './training_run.js';
 import { storeTrainingCurve } from '../train/training_curves.js';
 import { projectRoot } from '../util/paths.js';
+import { InputError } from '../util/errors.js';
 
 /** The zoo folder: TRUSTGC_ZOO, else zoo/ in the package. */
 export function zooRoot(): string {
@@ -26,7 +28,7 @@ export function zooRoot(): string {
 }
 
 export function zooNames(root = zooRoot()): string[] {
-  if (!existsSync(root)) return [];
+  if (!existsSync(root)) throw new InputError(`the zoo folder ${root} does not exist${process.env.TRUSTGC_ZOO ? ' (TRUSTGC_ZOO points there)' : ''}`);
   return readdirSync(root).filter((n) => existsSync(join(root, n, CARD_FILE))).sort();
 }
 
@@ -34,7 +36,7 @@ function zooDir(name: string): string {
   const dir = join(zooRoot(), name);
   if (!existsSync(join(dir, CARD_FILE))) {
     const known = zooNames();
-    throw new Error(`no zoo model "${name}" (${known.length ? `known: ${known.join(', ')}` : `the zoo at ${zooRoot()} is empty`})`);
+    throw new InputError(`no zoo model "${name}" (${known.length ? `known: ${known.join(', ')}` : `the zoo at ${zooRoot()} is empty`})`);
   }
   return dir;
 }
@@ -230,6 +232,11 @@ export function addZooCommands(program: Command): void {
     .action(async (run: string, o) => {
       if (!/^[a-z0-9][a-z0-9-]*$/.test(o.name)) throw new Error(`zoo names are lower-case letters, digits and dashes, got "${o.name}"`);
       const precision = parsePrecision(o.precision);
+      checkDatasetName(o.dataset);
+      // check the run before anything is written to the zoo
+      checkModelFolder(run);
+      if (!existsSync(join(run, MODEL_FILE))) throw new InputError(`zoo add takes a finished run: ${run} has no ${MODEL_FILE} yet (finish it: trustgc train --resume --out ${run})`);
+      loadModel(run).dispose();
       const dir = join(zooRoot(), o.name);
       mkdirSync(dir, { recursive: true });
       for (const f of [CONFIG_FILE, MODEL_FILE, OOD_REFERENCE_FILE, 'train.json', 'eval.json']) if (existsSync(join(run, f))) copyFileSync(join(run, f), join(dir, f));

@@ -19,6 +19,7 @@ import { affineFromPoints, bilinear, clippedZoom, filter2d, gaussianBlur, gaussi
 import { imageSeed, poisson, randint } from './random.js';
 import { frostSheet, nextPowerOfTwo, plasmaFractal } from './textures.js';
 import type { FrostSheet } from './textures.js';
+import { InputError } from '../util/errors.js';
 
 export const CORRUPTION_NAMES = [
   'gaussian_noise',
@@ -134,7 +135,7 @@ function checkSeverity(severity: number): void {
 }
 
 export function checkCorruptionName(name: string): CorruptionName {
-  if (!(CORRUPTION_NAMES as readonly string[]).includes(name)) throw new Error(`unknown corruption "${name}": expected one of ${CORRUPTION_NAMES.join(', ')}`);
+  if (!(CORRUPTION_NAMES as readonly string[]).includes(name)) throw new InputError(`unknown corruption "${name}": expected one of ${CORRUPTION_NAMES.join(', ')}`);
   return name as CorruptionName;
 }
 

@@ -6,6 +6,7 @@
  *   - text, one class per line: "<id>[ <name…>]" (also "<id>,<name>" or tab-separated)
  */
 import { readFileSync } from 'node:fs';
+import { InputError } from '../util/errors.js';
 
 export interface ClassIndex {
   ids: string[];
@@ -23,7 +24,7 @@ function fromPairs(pairs: unknown[], file: string): ClassIndex {
       ids.push(entry[0]);
       names.push(typeof entry[1] === 'string' ? entry[1] : entry[0]);
     } else {
-      throw new Error(`class index ${file}: entry ${i} is neither "id" nor ["id", "name"]`);
+      throw new InputError(`class index ${file}: entry ${i} is neither "id" nor ["id", "name"]`);
     }
   });
   return { ids, names };
@@ -37,7 +38,7 @@ export function parseClassIndex(text: string, file = 'class index'): ClassIndex 
     try {
       json = JSON.parse(trimmed);
     } catch (e) {
-      throw new Error(`class index ${file} is not valid JSON: ${(e as Error).message}`);
+      throw new InputError(`class index ${file} is not valid JSON: ${(e as Error).message}`);
     }
     if (Array.isArray(json)) index = fromPairs(json, file);
     else {
@@ -45,7 +46,7 @@ export function parseClassIndex(text: string, file = 'class index'): ClassIndex 
       const keys = Object.keys(obj);
       const n = keys.length;
       const ordered = Array.from({ length: n }, (_, i) => {
-        if (!(String(i) in obj)) throw new Error(`class index ${file}: keys must be 0…${n - 1}, "${i}" is missing`);
+        if (!(String(i) in obj)) throw new InputError(`class index ${file}: keys must be 0…${n - 1}, "${i}" is missing`);
         return obj[String(i)];
       });
       index = fromPairs(ordered, file);
@@ -60,10 +61,10 @@ export function parseClassIndex(text: string, file = 'class index'): ClassIndex 
       file,
     );
   }
-  if (index.ids.length === 0) throw new Error(`class index ${file} lists no classes`);
+  if (index.ids.length === 0) throw new InputError(`class index ${file} lists no classes`);
   const seen = new Set<string>();
   for (const id of index.ids) {
-    if (seen.has(id)) throw new Error(`class index ${file} lists class "${id}" twice`);
+    if (seen.has(id)) throw new InputError(`class index ${file} lists class "${id}" twice`);
     seen.add(id);
   }
   return index;
@@ -74,7 +75,7 @@ export function readClassIndex(file: string): ClassIndex {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`cannot read class index ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new InputError(`cannot read class index ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   return parseClassIndex(text, file);
 }

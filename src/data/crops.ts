@@ -5,6 +5,7 @@
  * the whole (non-square) resized image plus the same five crops of its mirror image.
  */
 import sharp from 'sharp';
+import { InputError, unreadableImage } from '../util/errors.js';
 
 export type CropCount = 1 | 10;
 
@@ -59,10 +60,10 @@ export async function imageCrops(source: string | Buffer, spec: CropSpec, file =
     img = channels === 1 ? img.greyscale() : img.toColourspace('srgb');
     raw = await img.resize(w, h, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
   } catch (e) {
-    throw new Error(`cannot read image ${file}: ${(e as Error).message}`);
+    throw unreadableImage(file, e);
   }
   if (raw.length !== w * h * channels) throw new Error(`cannot read image ${file}: decoded ${raw.length} bytes for ${w}×${h}×${channels}`);
-  if (w < size || h < size) throw new Error(`image ${file} is smaller than a ${size}×${size} crop after resizing`);
+  if (w < size || h < size) throw new InputError(`image ${file} is smaller than a ${size}×${size} crop after resizing`);
   const out = new Uint8Array(crops * size * size * channels);
   const crop1 = size * size * channels;
   const centre: [number, number] = [roundHalfEven((h - size) / 2), roundHalfEven((w - size) / 2)];

@@ -7,6 +7,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { ImageDataset } from './dataset.js';
+import { InputError, unreadableFolder, unreadableImage } from '../util/errors.js';
 
 /** File names sharp decodes that image folders may hold. */
 export const IMAGE_EXT = /\.(png|jpe?g|webp|bmp|gif|tiff?)$/i;
@@ -30,7 +31,7 @@ export async function decodeImage(file: string, channels: 1 | 3, size?: number):
     if (info.channels !== channels) throw new Error(`decoded ${info.channels} channels`);
     return { data: new Uint8Array(data), width: info.width, height: info.height };
   } catch (e) {
-    throw new Error(`cannot read image ${file}: ${(e as Error).message}`);
+    throw unreadableImage(file, e);
   }
 }
 
@@ -40,9 +41,9 @@ export async function loadImageFolder(root: string, opts: ImageFolderOptions = {
   try {
     classNames = readdirSync(root).filter((d) => statSync(join(root, d)).isDirectory()).sort();
   } catch (e) {
-    throw new Error(`cannot read image folder ${root}: ${(e as Error).message}`);
+    throw unreadableFolder('image folder', root, e);
   }
-  if (classNames.length === 0) throw new Error(`image folder ${root} has no class sub-folders (expected root/<class>/<image>)`);
+  if (classNames.length === 0) throw new InputError(`image folder ${root} has no class sub-folders (expected root/<class>/<image>)`);
   const files: Array<[string, number]> = [];
   classNames.forEach((c, label) => {
     const names = readdirSync(join(root, c)).filter((f) => IMAGE_EXT.test(f)).sort();

@@ -9,6 +9,7 @@ import { isImagenetArch } from '../gc/presets.js';
 import { cropSpec, imageCrops } from './crops.js';
 import type { CropCount } from './crops.js';
 import { IMAGE_EXT, decodeImage } from './image_folder.js';
+import { unreadableFolder } from '../util/errors.js';
 
 
 /** [crops, H, W, C] pixel values in [0, 1]. */
@@ -36,7 +37,7 @@ export function listImages(root: string): string[] {
     try {
       names = readdirSync(dir).sort();
     } catch (e) {
-      throw new Error(`cannot read folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw unreadableFolder('folder', dir, e);
     }
     for (const n of names) {
       const p = join(dir, n);

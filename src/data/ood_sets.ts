@@ -8,6 +8,7 @@ import type { ImageDataset } from './dataset.js';
 import { datasetSize, firstN, sampleSize } from './dataset.js';
 import { loadDataset } from './registry.js';
 import { MersenneTwister } from '../util/rng.js';
+import { InputError } from '../util/errors.js';
 
 export const OOD_SET_NAMES = ['mnist', 'fashion-mnist', 'cifar10', 'uniform', 'noise' /* = uniform */, 'gaussian', 'constant', 'inverted', 'rgb-rotated', 'noisy', 'downscaled', 'folder:<path>'] as const;
 
@@ -109,7 +110,7 @@ export async function buildOodSet(name: string, base: ImageDataset, opts: OodSet
         const ds = await loadDataset(name, 'test', { channels: base.channels as 1 | 3, size: base.height === base.width ? base.height : undefined });
         return firstN(ds, count);
       }
-      throw new Error(`unknown OoD set "${name}": expected one of ${OOD_SET_NAMES.join(', ')}`);
+      throw new InputError(`unknown OoD set "${name}": expected one of ${OOD_SET_NAMES.join(', ')}`);
     }
   }
 }

@@ -7,8 +7,16 @@ import { validateDataset } from './dataset.js';
 import type { ImageDataset } from './dataset.js';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
+import { InputError } from '../util/errors.js';
 
 export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'cifar10', 'folder:<path>'];
+
+/** Checks a data set name without loading it (commands check names before slow work). */
+export function checkDatasetName(name: string): void {
+  if (!['mnist', 'fashion-mnist', 'cifar10'].includes(name) && !name.startsWith('folder:')) {
+    throw new InputError(`unknown dataset "${name}": expected one of ${DATASET_NAMES.join(', ')}`);
+  }
+}
 
 export interface LoadOptions {
   /** channels and size for image folders */
@@ -31,7 +39,8 @@ export async function loadDataset(name: string, split: Split, opts: LoadOptions 
     const splitRoot = existsSync(join(root, split)) ? join(root, split) : root;
     ds = await loadImageFolder(splitRoot, { channels: opts.channels ?? 3, size: opts.size, name: `${root}:${split}`, onProgress: opts.onProgress });
   } else {
-    throw new Error(`unknown dataset "${name}": expected one of ${DATASET_NAMES.join(', ')}`);
+    checkDatasetName(name);
+    throw new Error('unreachable');
   }
   validateDataset(ds);
   return ds;

@@ -11,6 +11,7 @@ import type { InferenceModel } from '../gc/model.js';
 import { cropSpec, imageCrops } from '../data/crops.js';
 import type { CropCount } from '../data/crops.js';
 import { IMAGE_EXT } from '../data/image_folder.js';
+import { InputError, unreadableFolder } from '../util/errors.js';
 
 
 export interface LabelledFile {
@@ -27,9 +28,9 @@ export function listClassFolder(root: string, classIds: string[], limit?: number
   try {
     dirs = readdirSync(root).filter((d) => statSync(join(root, d)).isDirectory()).sort();
   } catch (e) {
-    throw new Error(`cannot read image folder ${root}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw unreadableFolder('image folder', root, e);
   }
-  if (dirs.length === 0) throw new Error(`image folder ${root} has no class sub-folders (expected ${root}/<class id>/<image>)`);
+  if (dirs.length === 0) throw new InputError(`image folder ${root} has no class sub-folders (expected ${root}/<class id>/<image>)`);
   const index = new Map(classIds.map((id, i) => [id, i]));
   const files: LabelledFile[] = [];
   for (const d of dirs) {

@@ -4,6 +4,7 @@
  */
 import { readFileSync, renameSync, openSync, fsyncSync, closeSync, writeSync } from 'node:fs';
 import { decodeSafetensors, encodeSafetensors } from './safetensors_format.js';
+import { describeFsError } from '../util/errors.js';
 import type { NamedArray, SafetensorsFile } from './safetensors_format.js';
 
 export { decodeSafetensors, encodeSafetensors };
@@ -31,7 +32,7 @@ export function readFileBytes(path: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new Error(`cannot read checkpoint ${path}: ${(e as Error).message}`);
+    throw describeFsError(e, 'weights file');
   }
 }
 

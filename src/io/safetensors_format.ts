@@ -6,6 +6,7 @@
  * No Node imports: the browser explorer decodes models with it too.
  */
 import { decodeHalf, encodeHalf, halfOverflow } from './half_float.js';
+import { InputError } from '../util/errors.js';
 
 export interface NamedArray {
   name: string;
@@ -61,7 +62,7 @@ export function encodeSafetensors(tensors: NamedArray[], metadata: Record<string
 
 export function decodeSafetensors(bytes: Uint8Array, source: string): SafetensorsFile {
   const fail = (why: string): never => {
-    throw new Error(`${source}: not a valid safetensors file (${why})`);
+    throw new InputError(`${source}: not a valid safetensors file (${why}): the file is damaged or of another kind; write it again (train, zoo convert, import) or restore it`);
   };
   if (bytes.length < 8) fail('file too short');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -22,8 +22,14 @@ import type { ImageAnalysis } from '../explain/analyze.js';
 import { posteriorHeatmaps } from '../explain/attribution.js';
 import { heatmapPng } from '../plots/explain.js';
 import { Batcher, QueueFullError } from './batcher.js';
-import { UploadError, decodeUpload } from './upload.js';
+import { UploadError, decodeUpload, defaultMaxPixels } from './upload.js';
 import { modelCard } from './model_card.js';
+import { WorkPool } from './work_pool.js';
+import { DEFAULT_LIMITS, httpServerOptions, installBearerAuth, installConnectionGuards } from './guards.js';
+import type { ServeLimits } from './guards.js';
+import os from 'node:os';
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
 
 export interface ServeOptions {
   /** model folder (config.json, model.safetensors, optional ood_reference.json) */
@@ -43,6 +49,19 @@ export interface ServeOptions {
   /** a built explorer (web/dist) to serve at / */
   explorerDir?: string;
   logger?: boolean;
+  /** largest image (width·height), checked on its header before decoding; default sized to the model */
+  maxPixels?: number;
+  /** images decoded at once, and uploads waiting for a decoder before new ones get 503 */
+  decodeConcurrency?: number;
+  decodeQueue?: number;
+  /** time limits, minimum upload rate and connection caps (guards.ts) */
+  limits?: Partial<ServeLimits>;
+  /** bearer token the API and the model files require (healthz and the explorer page stay open) */
+  token?: string;
+  /** origins allowed to call the API from a browser (CORS); none by default */
+  corsOrigins?: string[];
+  /** requests per minute and client address (429 beyond); off by default */
+  rateLimitPerMinute?: number;
 }
 
 interface PredictQuery {
@@ -69,7 +88,10 @@ const uploadDoc = 'The image as the raw request body (Content-Type image/png, im
 export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> {
   const maxBytes = opts.maxBytes ?? 8 * 1024 * 1024;
   const defaultAlpha = opts.alpha ?? 0.01;
+  const limits: ServeLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const model = loadModel(opts.modelDir);
+  const maxPixels = opts.maxPixels ?? defaultMaxPixels(model.config);
+  const decoding = new WorkPool(opts.decodeConcurrency ?? Math.max(1, os.availableParallelism()), opts.decodeQueue ?? 64);
   let reference: OodReference | null;
   try {
     reference = model instanceof GenerativeClassifier ? loadReference(opts.modelDir) : null;
@@ -142,7 +164,28 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   }
 
   // unknown query parameters are errors, not silently dropped
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: maxBytes, ajv: { customOptions: { removeAdditional: false } } });
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: maxBytes,
+    ajv: { customOptions: { removeAdditional: false } },
+    // every phase of a request is time-limited (guards.ts): headers, the whole request, idle sockets
+    http: httpServerOptions(limits),
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
+    // on close, idle keep-alive connections go at once; busy ones finish their request
+    forceCloseConnections: 'idle',
+  });
+  const connections = installConnectionGuards(app, limits);
+  if (opts.token) installBearerAuth(app, opts.token);
+  if (opts.corsOrigins?.length) await app.register(cors, { origin: opts.corsOrigins, methods: ['GET', 'POST'] });
+  if (opts.rateLimitPerMinute) {
+    await app.register(rateLimit, {
+      max: opts.rateLimitPerMinute,
+      timeWindow: 60_000,
+      errorResponseBuilder: (_req, ctx) => ({ statusCode: 429, error: { code: 'RATE_LIMITED', message: `more than ${ctx.max} requests a minute from this address; retry in ${Math.ceil(ctx.ttl / 1000)} s` } }),
+    });
+  }
   await app.register(swagger, {
     openapi: {
       info: { title: 'trustgc', version: '1', description: 'A generative classifier that says what an image is, how sure it is, and whether it has seen anything like it.' },
@@ -156,6 +199,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
     if (err instanceof UploadError) return reply.status(err.statusCode).send(errorBody(err.code, err.message));
     if (err instanceof QueueFullError) return reply.status(503).header('retry-after', '1').send(errorBody('BUSY', err.message));
+    if (err.statusCode === 429) return reply.status(429).send({ error: (err as unknown as { error: unknown }).error });
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       const message =
@@ -186,7 +230,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     } else {
       throw new UploadError(400, 'EMPTY_BODY', `send the image as the request body (${IMAGE_TYPES.join(', ')}) or as a multipart file`);
     }
-    return decodeUpload(bytes, model.config, { convertChannels: q.convert });
+    return decodeUpload(bytes, model.config, { convertChannels: q.convert, maxPixels, pool: decoding });
   }
 
   app.get('/healthz', { schema: { description: 'liveness, the queue and tensor counts', response: { 200: { type: 'object', additionalProperties: true } } } }, async () => ({
@@ -194,6 +238,8 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     model: card.name,
     uptimeSeconds: (Date.now() - started) / 1000,
     queue: { pending: predictions.pending, ...predictions.stats },
+    decoding: { active: decoding.active, pending: decoding.pending, rejected: decoding.rejected },
+    connections: connections.open(),
     tensors: tf.memory().numTensors,
     rssMB: Math.round(process.memoryUsage().rss / 1e6),
   }));

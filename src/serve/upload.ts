@@ -9,6 +9,7 @@ import type { Metadata } from 'sharp';
 import type { ModelConfig } from '../gc/presets.js';
 import { isImagenetArch } from '../gc/presets.js';
 import { cropSpec, imageCrops } from '../data/crops.js';
+import type { WorkPool } from './work_pool.js';
 
 export class UploadError extends Error {
   constructor(
@@ -24,8 +25,19 @@ export class UploadError extends Error {
 export interface UploadOptions {
   /** convert colour images to greyscale for 1-channel models (and grey to RGB for 3-channel ones) */
   convertChannels?: boolean;
-  /** largest accepted width·height before decoding (decompression bombs) */
+  /** largest accepted width·height, checked on the header before any decoding (decompression bombs) */
   maxPixels?: number;
+  /** where the decoding runs once the header passed (bounded: a full pool refuses with 503) */
+  pool?: WorkPool;
+}
+
+/**
+ * The largest image a model needs, in pixels: 1024 times its input (a 28×28 model takes 1 MP, a
+ * 224×224 one 16 MP), at least 1 MP, at most 16 MP — well past any photo it could use, far below
+ * what a decompression bomb declares.
+ */
+export function defaultMaxPixels(config: ModelConfig): number {
+  return Math.min(2 ** 24, Math.max(2 ** 20, 1024 * config.input.height * config.input.width));
 }
 
 const FORMATS = new Set(['png', 'jpeg', 'webp', 'gif', 'tiff', 'bmp']);
@@ -47,7 +59,7 @@ async function colourChannels(buffer: Buffer, meta: Metadata, maxPixels: number,
 /** [H, W, C] pixel values in [0, 1] for the model. */
 export async function decodeUpload(bytes: Uint8Array, config: ModelConfig, opts: UploadOptions = {}): Promise<Float32Array> {
   if (bytes.length === 0) throw new UploadError(400, 'EMPTY_BODY', 'the upload is empty: send an image file (PNG, JPEG, WebP, GIF, TIFF or BMP)');
-  const maxPixels = opts.maxPixels ?? 40_000_000;
+  const maxPixels = opts.maxPixels ?? defaultMaxPixels(config);
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let meta: Metadata;
   try {
@@ -59,7 +71,15 @@ export async function decodeUpload(bytes: Uint8Array, config: ModelConfig, opts:
   const w = meta.width ?? 0;
   const h = meta.height ?? 0;
   if (w < 1 || h < 1) throw new UploadError(400, 'NO_SIZE', 'the image has no width or height');
-  if (w * h > maxPixels) throw new UploadError(413, 'TOO_MANY_PIXELS', `the image is ${w}×${h} = ${w * h} pixels, more than the ${maxPixels} this server accepts`);
+  if (w * h > maxPixels) throw new UploadError(413, 'TOO_MANY_PIXELS', `the image is ${w}×${h} = ${w * h} pixels, more than the ${maxPixels} this server accepts (--max-pixels)`);
+  const decode = () => decodePixels(buffer, meta, config, maxPixels, opts.convertChannels ?? false);
+  return opts.pool ? opts.pool.run(decode) : decode();
+}
+
+/** Decoding proper, after the header checks; sharp's limitInputPixels guards it a second time. */
+async function decodePixels(buffer: Buffer, meta: Metadata, config: ModelConfig, maxPixels: number, convertChannels: boolean): Promise<Float32Array> {
+  const w = meta.width ?? 0;
+  const h = meta.height ?? 0;
   const { height, width, channels } = config.input;
   let have: number;
   try {
@@ -67,7 +87,7 @@ export async function decodeUpload(bytes: Uint8Array, config: ModelConfig, opts:
   } catch (e) {
     throw new UploadError(400, 'CORRUPT_IMAGE', `the image cannot be decoded (truncated or corrupt ${meta.format} file): ${(e as Error).message.split('\n')[0]}`);
   }
-  if (have !== channels && !opts.convertChannels) {
+  if (have !== channels && !convertChannels) {
     const want = channels === 1 ? '1 (greyscale)' : `${channels} (RGB)`;
     throw new UploadError(422, 'WRONG_CHANNELS', `the image has ${have} colour channel${have === 1 ? '' : 's'}, the model takes ${want}; convert it, or ask the server to (convert=true)`);
   }

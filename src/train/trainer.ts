@@ -28,10 +28,11 @@ import { epochOrder, makeBatch, stepRng } from '../data/batches.js';
 import type { AugmentOptions } from '../data/batches.js';
 import { Optimizer, learningRate } from './optimizer.js';
 import type { OptimizerKind, ParamGroup } from './optimizer.js';
-import { assignParams, paramArrays, readConfig, saveModel, writeConfig } from '../io/checkpoint.js';
+import { CHECKPOINT_FILE, assignParams, paramArrays, readConfig, saveModel, writeConfig } from '../io/checkpoint.js';
 import { loadSafetensors, saveSafetensors, writeFileAtomic } from '../io/safetensors.js';
 import { checkCompatible, evaluate } from '../eval/evaluate.js';
 import type { EvalResult } from '../eval/evaluate.js';
+import { InputError } from '../util/errors.js';
 
 export interface TrainOptions {
   dataset: string;
@@ -144,7 +145,7 @@ export interface TrainResult {
 
 export class TrainingDivergedError extends Error {}
 
-export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+export { CHECKPOINT_FILE };
 export const OPTIONS_FILE = 'train.json';
 export const METRICS_FILE = 'metrics.jsonl';
 export const EVAL_FILE = 'eval.json';
@@ -271,7 +272,7 @@ export async function train(options: TrainOptions, events: TrainEvents = {}, res
   let opts = options;
   let config: ModelConfig | undefined;
   if (resume) {
-    if (!existsSync(ckptPath)) throw new Error(`cannot resume: no checkpoint at ${ckptPath}`);
+    if (!existsSync(ckptPath)) throw new InputError(`cannot resume: no checkpoint at ${ckptPath} (start the run without --resume, or point --out at the run folder)`);
     const stored = readTrainOptions(dir) as TrainOptions;
     // a resumed run keeps its settings; only its length and its decays still ahead may change
     opts = {

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { METRICS_FILE, OPTIONS_FILE, readTrainOptions } from './trainer.js';
+import { InputError } from '../util/errors.js';
 
 export const CURVE_FILE = 'training_curve.json';
 
@@ -64,11 +65,11 @@ export function parseMetricsLog(text: string, file: string): LogRecord[] {
     } catch {
       // a run killed mid-write can leave a torn last line: skip it, but not damage elsewhere
       if (i >= lines.length - 2) return;
-      throw new Error(`${file} line ${i + 1} is not valid JSON: ${line.slice(0, 80)}`);
+      throw new InputError(`${file} line ${i + 1} is not valid JSON: ${line.slice(0, 80)}`);
     }
     const rec = r as Partial<LogRecord>;
     if (typeof rec !== 'object' || rec === null || typeof rec.type !== 'string' || typeof rec.step !== 'number' || typeof rec.epoch !== 'number') {
-      throw new Error(`${file} line ${i + 1} is not a training-log record (needs type, step and epoch)`);
+      throw new InputError(`${file} line ${i + 1} is not a training-log record (needs type, step and epoch)`);
     }
     records.push(rec as LogRecord);
   });
@@ -137,22 +138,22 @@ function readOptions(dir: string): { modelType: string | null; beta: number | nu
 /** Reads a run folder (metrics.jsonl) or a zoo model folder (training_curve.json). */
 export function readTrainingCurve(dir: string, label?: string): TrainingCurve {
   const path = resolve(dir);
-  if (!existsSync(path)) throw new Error(`${dir} does not exist`);
+  if (!existsSync(path)) throw new InputError(`run folder ${dir} does not exist: pass a folder written by trustgc train (or a zoo model)`);
   const opts = readOptions(path);
   const base = { source: dir, label: label ?? basename(path), modelType: opts.modelType, beta: opts.beta, epochsPlanned: opts.epochs };
   const log = join(path, METRICS_FILE);
   if (existsSync(log)) {
     const { points, divergedAtStep } = logCurve(log);
-    if (points.length === 0) throw new Error(`${log} holds no training steps yet`);
+    if (points.length === 0) throw new InputError(`${log} holds no training steps yet`);
     return { ...base, points, divergedAtStep };
   }
   const stored = join(path, CURVE_FILE);
   if (existsSync(stored)) {
     const c = JSON.parse(readFileSync(stored, 'utf8')) as { points?: EpochPoint[]; divergedAtStep?: number | null };
-    if (!Array.isArray(c.points)) throw new Error(`${stored} has no "points" list`);
+    if (!Array.isArray(c.points)) throw new InputError(`${stored} has no "points" list`);
     return { ...base, points: c.points, divergedAtStep: c.divergedAtStep ?? null };
   }
-  throw new Error(`${dir} has no training log (${METRICS_FILE}) or stored curve (${CURVE_FILE}): is it a training run or zoo model folder?`);
+  throw new InputError(`${dir} has no training log (${METRICS_FILE}) or stored curve (${CURVE_FILE}): is it a training run or zoo model folder?`);
 }
 
 /**

@@ -49,8 +49,17 @@ export interface LoadedModel {
   heatmaps(pixels: Float32Array): Promise<Heatmaps | null>;
 }
 
+/**
+ * A server started with --token wants it on the API and model files; the page takes it from its
+ * address (`…/#token=…`, which never reaches the server's logs) and sends it as a bearer token.
+ */
+function authHeaders(): Record<string, string> {
+  const token = new URLSearchParams(globalThis.location?.hash?.slice(1) ?? '').get('token');
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
 async function fetchOk(url: string): Promise<Response> {
-  const r = await fetch(url);
+  const r = await fetch(url, { headers: authHeaders() });
   if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
   return r;
 }
@@ -82,7 +91,7 @@ export async function loadModel(base: string, mode: 'browser' | 'server'): Promi
   const config = parseConfig(configText, 'config.json');
   const weights = new Uint8Array(await (await fetchOk(`${base}/model/model.safetensors`)).arrayBuffer());
   const model: Classifier = modelFromBytes(config, weights, 'model.safetensors');
-  const refResponse = await fetch(`${base}/model/ood_reference.json`);
+  const refResponse = await fetch(`${base}/model/ood_reference.json`, { headers: authHeaders() });
   const reference = refResponse.ok ? parseReference(await refResponse.text(), 'ood_reference.json') : null;
   const gc = model instanceof GenerativeClassifier ? model : null;
   const similarity = gc ? classSimilarity(meanGram(gc), config.classNames) : null;
@@ -90,7 +99,7 @@ export async function loadModel(base: string, mode: 'browser' | 'server'): Promi
   const input = (pixels: Float32Array) => tf.tensor4d(pixels, [1, height, width, channels]);
 
   const post = async (path: string, pixels: Float32Array) => {
-    const r = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: await pngOf(pixels, width, height, channels) });
+    const r = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'image/png', ...authHeaders() }, body: await pngOf(pixels, width, height, channels) });
     const body = await r.json();
     if (!r.ok) throw new Error(body?.error?.message ?? `HTTP ${r.status}`);
     return body;

@@ -10,6 +10,7 @@ import { defaultConfig, isImagenetArch } from '../../gc/presets.js';
 import type { ArchName } from '../../gc/presets.js';
 import { IMAGENET_LAYOUTS, imagenetNodeIndices } from '../../gc/imagenet_inn.js';
 import { openTorchFile, TorchTensor } from './torch_file.js';
+import { InputError } from '../../util/errors.js';
 
 export interface ImportOptions {
   arch?: ArchName;
@@ -51,11 +52,11 @@ function officialTensors(root: unknown, source: string): Map<string, TorchTensor
   const add = (key: string, value: unknown) => {
     if (value instanceof TorchTensor) out.set(key, value);
   };
-  if (!(root instanceof Map)) throw new Error(`${source} does not hold a dict of tensors`);
+  if (!(root instanceof Map)) throw new InputError(`${source} does not hold a dict of tensors`);
   if (root.has('inn')) {
     // the official model.save(): {inn: state_dict, mu, mu_t, mu_m, opt}
     const inn = root.get('inn');
-    if (!(inn instanceof Map)) throw new Error(`${source}: "inn" is not a state dict`);
+    if (!(inn instanceof Map)) throw new InputError(`${source}: "inn" is not a state dict`);
     for (const [k, v] of inn) add(String(k), v);
     for (const k of ['mu', 'mu_t', 'mu_m']) add(k, root.get(k));
   } else if ([...root.keys()].some((k) => String(k).startsWith('model.module_list.'))) {
@@ -67,7 +68,7 @@ function officialTensors(root: unknown, source: string): Map<string, TorchTensor
     }
   } else {
     const keys = [...root.keys()].slice(0, 8).map(String).join(', ');
-    throw new Error(`${source} is not an official ImageNet GC checkpoint: expected keys inn, mu, mu_t, mu_m (found ${keys})`);
+    throw new InputError(`${source} is not an official ImageNet GC checkpoint: expected keys inn, mu, mu_t, mu_m (found ${keys})`);
   }
   return out;
 }
@@ -144,11 +145,11 @@ export function importOfficialCheckpoint(path: string, opts: ImportOptions = {})
   try {
     const tensors = officialTensors(file.root, path);
     const mu = tensors.get('mu');
-    if (!mu || mu.shape.length !== 3) throw new Error(`${path}: class means "mu" missing or not of shape [1, classes, ${layout.meanDims}]`);
+    if (!mu || mu.shape.length !== 3) throw new InputError(`${path}: class means "mu" missing or not of shape [1, classes, ${layout.meanDims}]`);
     const classes = mu.shape[1];
     const classNames = opts.classNames ?? Array.from({ length: classes }, (_, i) => String(i));
-    if (classNames.length !== classes) throw new Error(`${path} has ${classes} classes, the class list has ${classNames.length}`);
-    if (opts.classIds && opts.classIds.length !== classes) throw new Error(`${path} has ${classes} classes, the class-id list has ${opts.classIds.length}`);
+    if (classNames.length !== classes) throw new InputError(`${path} has ${classes} classes, the class list has ${classNames.length}`);
+    if (opts.classIds && opts.classIds.length !== classes) throw new InputError(`${path} has ${classes} classes, the class-id list has ${opts.classIds.length}`);
 
     let storage = opts.mixingStorage ?? 'auto';
     if (storage === 'auto') {
@@ -176,12 +177,12 @@ export function importOfficialCheckpoint(path: string, opts: ImportOptions = {})
           unexpected.length ? listProblems('unexpected', unexpected) : '',
           misShaped.length ? listProblems('mis-shaped', misShaped) : '',
         ].filter(Boolean);
-        throw new Error(`${path} does not match architecture ${arch}: ${parts.join('; ')}`);
+        throw new InputError(`${path} does not match architecture ${arch}: ${parts.join('; ')}`);
       }
       mappings.forEach(({ param, map }, i) => {
         const values = (tensors.get(map.key) as TorchTensor).toFloat32();
         for (let j = 0; j < values.length; j++) {
-          if (!Number.isFinite(values[j])) throw new Error(`${path} is corrupt: ${map.key} contains NaN/Inf`);
+          if (!Number.isFinite(values[j])) throw new InputError(`${path} is corrupt: ${map.key} contains NaN/Inf`);
         }
         tf.tidy(() => param.variable.assign(map.convert(values)));
         opts.onProgress?.(i + 1, mappings.length);

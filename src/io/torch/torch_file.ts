@@ -8,6 +8,7 @@
 import { BufferReader, NameRegistry, Parser } from 'pickleparser';
 import { RandomAccessFile, ZipReader } from './zip_reader.js';
 import { decodeHalf } from '../half_float.js';
+import { InputError, fsReason } from '../../util/errors.js';
 
 export type TorchDtype = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
@@ -205,12 +206,12 @@ function storagesByKey(create: (key: string, type: StorageType, pid: unknown[]) 
 function openZip(file: RandomAccessFile): TorchFile {
   const zip = new ZipReader(file);
   const pkl = [...zip.entries.keys()].filter((n) => n.endsWith('/data.pkl') || n === 'data.pkl').sort((a, b) => a.length - b.length)[0];
-  if (!pkl) throw new Error(`${file.path} is a zip archive but not a PyTorch checkpoint (no data.pkl member)`);
+  if (!pkl) throw new InputError(`${file.path} is a zip archive but not a PyTorch checkpoint (no data.pkl member)`);
   const prefix = pkl.slice(0, -'data.pkl'.length);
   const storages = storagesByKey((key, type) => {
     const member = `${prefix}data/${key}`;
     const entry = zip.entries.get(member);
-    if (!entry) throw new Error(`${file.path} is corrupt: storage member ${member} is missing`);
+    if (!entry) throw new InputError(`${file.path} is corrupt: storage member ${member} is missing`);
     return new TorchStorage(key, type, entry.size / type.itemsize, (offset, length) => zip.read(member, offset, length));
   });
   const parser = makeParser(storages.load);
@@ -241,7 +242,7 @@ function parseLegacy(file: RandomAccessFile, head: Buffer): TorchFile {
     (key, type, pid) =>
       new TorchStorage(key, type, Number(pid[4]), (offset, length) => {
         const at = dataOffsets.get(key);
-        if (at === undefined) throw new Error(`${file.path} is corrupt: no data for storage ${key}`);
+        if (at === undefined) throw new InputError(`${file.path} is corrupt: no data for storage ${key}`);
         return file.read(at + offset, length);
       }),
   );
@@ -264,12 +265,12 @@ function parseLegacy(file: RandomAccessFile, head: Buffer): TorchFile {
   for (const key of keys) {
     const storage = roots.get(key);
     const numel = Number(file.read(offset, 8).readBigInt64LE(0));
-    if (!storage) throw new Error(`${file.path} is corrupt: data for unknown storage ${key}`);
-    if (numel !== storage.numel) throw new Error(`${file.path} is corrupt: storage ${key} has ${numel} elements, the pickle says ${storage.numel}`);
+    if (!storage) throw new InputError(`${file.path} is corrupt: data for unknown storage ${key}`);
+    if (numel !== storage.numel) throw new InputError(`${file.path} is corrupt: storage ${key} has ${numel} elements, the pickle says ${storage.numel}`);
     dataOffsets.set(key, offset + 8);
     offset += 8 + numel * storage.type.itemsize;
   }
-  if (offset > file.size) throw new Error(`${file.path} is truncated: data ends at byte ${offset}, file has ${file.size}`);
+  if (offset > file.size) throw new InputError(`${file.path} is truncated: data ends at byte ${offset}, file has ${file.size}`);
   return { format: 'legacy', root, close: () => file.close() };
 }
 
@@ -280,10 +281,11 @@ export function openTorchFile(path: string): TorchFile {
     const magic = file.read(0, Math.min(file.size, LEGACY_MAGIC.length));
     if (magic.length >= 4 && magic.readUInt32LE(0) === 0x04034b50) return openZip(file);
     if (magic.equals(LEGACY_MAGIC)) return openLegacy(file);
-    throw new Error(`${path} is not a PyTorch checkpoint (neither the zip nor the legacy format)`);
+    throw new InputError(`${path} is not a PyTorch checkpoint (neither the zip nor the legacy format)`);
   } catch (e) {
     file.close();
+    if ((e as NodeJS.ErrnoException).code) throw new InputError(`cannot read PyTorch checkpoint ${path}: ${fsReason(e)}`);
     const msg = (e as Error).message;
-    throw new Error(msg.includes(path) ? msg : `cannot read PyTorch checkpoint ${path}: ${msg}`);
+    throw new InputError(msg.includes(path) ? msg : `cannot read PyTorch checkpoint ${path}: ${msg}`);
   }
 }

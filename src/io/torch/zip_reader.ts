@@ -8,6 +8,7 @@
  * align data to 64 bytes, and always writes Zip64 records — all handled here (CHECKPOINT.md §3.1).
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { InputError, fsReason } from '../../util/errors.js';
 
 export interface ZipEntry {
   name: string;
@@ -32,20 +33,20 @@ export class RandomAccessFile {
     try {
       this.fd = openSync(path, 'r');
     } catch (e) {
-      throw new Error(`cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new InputError(`cannot open checkpoint ${path}: ${fsReason(e)}`);
     }
     this.size = fstatSync(this.fd).size;
   }
 
   read(offset: number, length: number): Buffer {
     if (offset < 0 || offset + length > this.size) {
-      throw new Error(`${this.path} is truncated: needs bytes ${offset}–${offset + length}, file has ${this.size}`);
+      throw new InputError(`${this.path} is truncated: needs bytes ${offset}–${offset + length}, file has ${this.size}`);
     }
     const buf = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, buf, done, Math.min(length - done, 1 << 30), offset + done);
-      if (n === 0) throw new Error(`${this.path}: unexpected end of file at byte ${offset + done}`);
+      if (n === 0) throw new InputError(`${this.path}: unexpected end of file at byte ${offset + done}`);
       done += n;
     }
     return buf;
@@ -63,7 +64,7 @@ export class ZipReader {
 
   constructor(readonly file: RandomAccessFile) {
     const fail = (why: string): never => {
-      throw new Error(`${file.path} is not a readable zip archive (${why})`);
+      throw new InputError(`${file.path} is not a readable zip archive (${why})`);
     };
     // the end-of-central-directory record sits in the last 22 + 65535 bytes
     const tailLength = Math.min(file.size, 22 + 65535);
