@@ -237,7 +237,7 @@ describe('shutdown', () => {
       child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)));
     });
     const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.once('exit', (code) => resolve({ code, at: Date.now() })));
-    const inFlight = fetch(`${url}/v1/explain`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: digit });
+    const inFlight = fetch(`${url}/v1/explain`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(digit) });
     await new Promise((r) => setTimeout(r, 300)); // the explanation is running now
     const signalled = Date.now();
     child.kill('SIGTERM');

@@ -115,7 +115,8 @@ async function start(o: Record<string, unknown>, explorer: string | undefined): 
     rateLimitPerMinute: o.rateLimit as number | undefined,
   };
   const app = await buildServer(opts);
-  const url = await app.listen({ port: o.port as number, host: o.host as string });
+  // a deep accept queue, so that a burst of connections is accepted (and then timed out) rather than left waiting in the kernel
+  const url = await app.listen({ port: o.port as number, host: o.host as string, backlog: 2048 });
   console.error(`trustgc: serving ${o.model} at ${url}${explorer ? ` (explorer at ${url}/${token ? '#token=…' : ''})` : ''} — API description at ${url}/openapi.json`);
   console.error(
     `trustgc: ${token ? 'bearer token required' : 'no authentication'}; headers within ${seconds(limits.headersTimeoutMs)}, requests within ${seconds(limits.requestTimeoutMs)}, ` +
