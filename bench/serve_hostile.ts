@@ -23,13 +23,13 @@ import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { crc32, deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { loadDataset } from '../src/data/registry.js';
 import { DEFAULT_LIMITS } from '../src/serve/guards.js';
 import { MersenneTwister } from '../src/util/rng.js';
 import { projectRoot } from '../src/util/paths.js';
+import { bombPng } from './hostile_images.js';
 
 const cli = new Command('serve-hostile')
   .option('--model <dir>', 'model folder', join(projectRoot(), 'zoo', 'mnist-gc-beta1'))
@@ -162,22 +162,6 @@ function flood(n: number): void {
 }
 
 // ---------------------------------------------------------------- hostile uploads
-
-function bombPng(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body) >>> 0);
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 0, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(256))), chunk('IEND', Buffer.alloc(0))]);
-}
 
 interface UploadTally {
   sent: number;

@@ -187,6 +187,14 @@ describe('CLI errors: exit code 2 and one line naming the problem', () => {
     expect(leafCommands(buildCli({ throwOnError: true })).sort()).toEqual(Object.keys(CASES).sort());
   });
 
+  it('usage errors (unknown command, missing or invalid option) also exit 2 with one line', async () => {
+    for (const argv of [['evil'], ['eval'], ['train', '--epochs', 'x'], ['explain', 'decision-space', '--model', goodModel, '--alpha', '2']]) {
+      const { code, lines } = await run(argv);
+      expect(code, argv.join(' ')).toBe(2);
+      expect(lines.join('\n'), argv.join(' ')).toMatch(/^error: /);
+    }
+  });
+
   for (const [command, cases] of Object.entries(CASES)) {
     it(command, async () => {
       for (const c of cases) {

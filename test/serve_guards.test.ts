@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { spawn } from 'node:child_process';
-import { crc32, deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
@@ -22,6 +21,7 @@ import { defaultMaxPixels } from '../src/serve/upload.js';
 import { InputError } from '../src/util/errors.js';
 import { projectRoot } from '../src/util/paths.js';
 import { loadMnist } from '../src/data/mnist.js';
+import { bombPng } from '../bench/hostile_images.js';
 
 const MODEL = join(projectRoot(), 'zoo', 'mnist-gc-beta1');
 let digit: Buffer;
@@ -55,24 +55,6 @@ function rawClient(port: number, localAddress = '127.0.0.1') {
   const closed = new Promise<{ ms: number; received: string }>((resolve) => socket.on('close', () => resolve({ ms: Date.now() - opened, received })));
   const ready = new Promise<void>((resolve) => socket.once('connect', () => resolve()));
   return { socket, closed, ready };
-}
-
-/** A PNG whose header declares width × height but whose data is a few bytes: a decompression bomb's shape. */
-function bombPng(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body) >>> 0);
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 0, 0, 0, 0], 8); // 8-bit greyscale
-  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(64))), chunk('IEND', Buffer.alloc(0))]);
 }
 
 describe('time limits', () => {

@@ -72,12 +72,15 @@ function summariseNames(names: string[]): string {
   return out.join(', ');
 }
 
-/** `throwOnError`: commander errors throw instead of exiting (for tests and embedding). */
+/** Commander errors throw (CommanderError) instead of exiting; with `throwOnError` (tests) its error text goes to console.error and help text is dropped. */
 export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
   const program = new Command('trustgc');
+  // commander throws instead of exiting (runCli turns it into exit code 2); set before the commands
+  // are added, which inherit it
+  program.exitOverride();
   if (opts.throwOnError) {
     // usage errors still reach console.error, where tests read them
-    program.exitOverride().configureOutput({ writeOut: () => {}, writeErr: (text) => console.error(text.trimEnd()) });
+    program.configureOutput({ writeOut: () => {}, writeErr: (text) => console.error(text.trimEnd()) });
   }
   program
     .description('Generative classifiers that know what they do not know: train, evaluate and inspect invertible-network classifiers.')
@@ -316,7 +319,6 @@ export function buildCli(opts: { throwOnError?: boolean } = {}): Command {
  */
 export async function runCli(argv: string[], opts: { throwOnError?: boolean } = {}): Promise<number> {
   const program = buildCli(opts);
-  program.exitOverride();
   onModelWeightsLoaded((source) => console.error(`model weights: ${source.description}`));
   try {
     await program.parseAsync(argv);
