@@ -9,6 +9,7 @@ import type { ServeOptions } from '../serve/server.js';
 import { DEFAULT_LIMITS, checkExposure } from '../serve/guards.js';
 import type { ServeLimits } from '../serve/guards.js';
 import { projectRoot } from '../util/paths.js';
+import { checkModelFolder } from '../io/checkpoint.js';
 
 const positive = (what: string) => (v: string) => {
   const x = Number(v);
@@ -147,6 +148,7 @@ export function addServeCommands(program: Command): void {
   serverOptions(program.command('explore').description('the browser explorer (runs the model in the page with tfjs) plus the HTTP API'))
     .option('--rebuild', 'build the page again even if web/dist exists', false)
     .action(async (o) => {
+      checkModelFolder(o.model); // before a build that takes seconds
       const dir = explorerDir();
       if (o.rebuild || !existsSync(join(dir, 'index.html'))) await buildExplorer();
       await start(o, dir);

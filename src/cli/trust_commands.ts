@@ -1,7 +1,7 @@
 /** CLI commands for the trustworthiness measurements: `calibration` and `ood`. */
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { loadInferenceModel } from '../onnx/runtime.js';
 import type { EngineChoice } from '../onnx/runtime.js';
 import type { InferenceModel } from '../gc/model.js';
@@ -9,7 +9,9 @@ import { loadDataset } from '../data/registry.js';
 import { firstN } from '../data/dataset.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { calibration, formatCalibration } from '../eval/calibration.js';
-import { buildOodSet, OOD_SET_NAMES } from '../data/ood_sets.js';
+import { buildOodSet, OOD_SET_NAMES, parseOodSetList } from '../data/ood_sets.js';
+import { imageScoreRows, writeImageScores } from '../eval/ood_image_scores.js';
+import { InputError } from '../util/errors.js';
 import { formatOodTable, oodEvaluation } from '../eval/ood.js';
 import { loadReference, referenceFromDataset, saveReference } from '../eval/ood_reference.js';
 import type { OodReference } from '../eval/ood_reference.js';
@@ -17,6 +19,13 @@ import { checkCompatible, posteriors } from '../eval/evaluate.js';
 import { modelOptions, phaseBar } from './progress.js';
 
 export { posteriors, formatCalibration };
+
+const DEFAULT_OOD_SETS = 'fashion-mnist,uniform,gaussian,constant,inverted';
+const count = (what: string) => (v: string) => {
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < 1) throw new InvalidArgumentError(`--${what} must be a positive integer, got "${v}"`);
+  return x;
+};
 
 /**
  * The model's training-set likelihood reference for the OoD tests (null for a model without a
@@ -72,25 +81,45 @@ export function addTrustCommands(program: Command): void {
       .description('OoD detection with the model likelihood: one-tailed, two-tailed quantile and typicality tests (+ complexity-corrected score), AUROC/AUPR/FPR@95')
   )
     .option('--in <name>', 'in-distribution data set (its test split is scored)', 'mnist')
-    .option('--out <list>', `comma-separated OoD sets: ${OOD_SET_NAMES.join(', ')}`, 'fashion-mnist,uniform,gaussian,constant,inverted')
-    .option('--limit <n>', 'images per set', (v) => Number(v), 2000)
+    .option(
+      '--out <sets>',
+      `OoD sets, comma-separated and/or repeated: ${OOD_SET_NAMES.join(', ')}, or any image folder (flat or nested) or image file; a path is taken whole, commas and all (default: ${DEFAULT_OOD_SETS})`,
+      (v: string, previous: string[]) => [...previous, v],
+      [] as string[],
+    )
+    .option('--limit <n>', 'images per set, in-distribution and OoD (default 2000)', count('limit'))
+    .option('--limit-in <n>', 'in-distribution test images (default: --limit)', count('limit-in'))
+    .option('--limit-out <n>', 'images per OoD set (default: --limit)', count('limit-out'))
+    .option('--alpha <α>', 'significance level of the per-image verdicts in --scores (two-tailed test, as predict)', (v) => Number(v), 0.01)
+    .option('--scores <file>', 'write every image\'s scores and verdict here (.csv or .jsonl)')
     .option('--report <dir>', 'write ood.json (and score histograms) here')
     .option('--json', 'print JSON', false)
     .action(async (o) => {
+      if (o.scores && !/\.(csv|jsonl)$/i.test(o.scores)) throw new InputError(`--scores ${o.scores}: name a .csv or a .jsonl file`);
+      if (!(o.alpha > 0 && o.alpha < 1)) throw new InputError(`--alpha must be in (0, 1), got ${o.alpha}`);
+      const names = parseOodSetList((o.out as string[]).length ? o.out : [DEFAULT_OOD_SETS]);
+      const limitIn = o.limitIn ?? o.limit ?? 2000;
+      const limitOut = o.limitOut ?? o.limit ?? 2000;
       const model = await loadInferenceModel(o.model, o.engine as EngineChoice);
-      const inSet = await testSetFor(model, o.in, o.limit);
+      const inSet = await testSetFor(model, o.in, limitIn);
       const reference = await ensureReference(o.model, model, o.in);
-      const names = String(o.out).split(',').filter(Boolean);
-      const outSets = [];
-      for (const n of names) outSets.push(await buildOodSet(n, inSet, { count: o.limit }));
+      const outSets: ImageDataset[] = [];
+      for (const n of names) outSets.push(await buildOodSet(n, inSet, { count: limitOut }));
       const bar = phaseBar('scoring');
       const { report, scores } = await oodEvaluation(model, inSet, outSets, reference, (_s, d, t) => bar.update(d, t));
       bar.stop();
+      if (o.scores) {
+        const files = [undefined, ...outSets.map((s) => (s as ImageDataset & { files?: string[] }).files)];
+        const rows = imageScoreRows(scores, files, model.config.classNames, reference, o.alpha);
+        mkdirSync(dirname(o.scores), { recursive: true });
+        writeImageScores(o.scores, rows);
+        if (!o.json) console.error(`wrote ${o.scores}: ${rows.length} images`);
+      }
       if (o.report) {
         mkdirSync(o.report, { recursive: true });
         writeFileSync(join(o.report, 'ood.json'), JSON.stringify(report, null, 2) + '\n');
         const { writeScoreHistograms } = await import('../plots/ood_histograms.js');
-        const files = await writeScoreHistograms(scores, o.report, `${basename(o.model)}: ${o.in} vs OoD sets`);
+        const files = await writeScoreHistograms(scores, o.report, `${basename(o.model)}: ${inSet.name} vs OoD sets`);
         if (!o.json) console.error(`wrote ${['ood.json', ...files].map((f) => join(o.report, f)).join(', ')}`);
       }
       console.log(o.json ? JSON.stringify(report, null, 2) : formatOodTable(report));

@@ -4,13 +4,66 @@
  * inverted images, and the IB-INN CIFAR-10 transformations (IBINN_SMALL.md §5.3), plus any image
  * folder. Generated sets are seeded, so every run scores the same images.
  */
+import { existsSync, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import type { ImageDataset } from './dataset.js';
 import { datasetSize, firstN, sampleSize } from './dataset.js';
 import { loadDataset } from './registry.js';
+import { decodeImage, IMAGE_EXT } from './image_folder.js';
+import { listImages } from './model_input.js';
 import { MersenneTwister } from '../util/rng.js';
 import { InputError } from '../util/errors.js';
 
 export const OOD_SET_NAMES = ['mnist', 'fashion-mnist', 'cifar10', 'uniform', 'noise' /* = uniform */, 'gaussian', 'constant', 'inverted', 'rgb-rotated', 'noisy', 'downscaled', 'folder:<path>'] as const;
+
+/** Names of the sets `buildOodSet` makes itself (the rest are data sets or image paths). */
+const BUILT_IN = new Set<string>(OOD_SET_NAMES.filter((n) => n !== 'folder:<path>'));
+
+/**
+ * The OoD sets a user listed: each value of a repeatable `--out` is one set when it is an existing
+ * path (so a path may contain commas), else a comma-separated list of built-in names, `folder:<path>`
+ * and paths. An image path is a folder of images (flat or nested, searched recursively) or one image.
+ */
+export function parseOodSetList(values: string[]): string[] {
+  const out: string[] = [];
+  for (const value of values) {
+    if (existsSync(value)) {
+      out.push(value);
+      continue;
+    }
+    for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+      if (BUILT_IN.has(part) || part.startsWith('folder:') || existsSync(part)) out.push(part);
+      else throw new InputError(`unknown OoD set "${part}": neither a built-in set (${[...BUILT_IN].join(', ')}) nor an existing image folder or file`);
+    }
+  }
+  if (out.length === 0) throw new InputError('no OoD set given: name built-in sets (e.g. --out uniform,inverted) or an image folder (--out path/to/images)');
+  return out;
+}
+
+/**
+ * The images under a path (a folder, searched recursively, or one image file), resized to the
+ * in-distribution images' size and channel count; named after the folder or file. Each image's
+ * file is kept in `files` for per-image reports.
+ */
+export async function imagePathSet(path: string, base: ImageDataset, count: number): Promise<ImageDataset & { files: string[] }> {
+  if (!existsSync(path)) throw new InputError(`OoD image path ${path} does not exist`);
+  const all = statSync(path).isDirectory() ? listImages(path) : IMAGE_EXT.test(path) ? [path] : [];
+  if (all.length === 0) throw new InputError(`${path} is not an image file (PNG, JPEG, WebP, BMP, GIF or TIFF)`);
+  const files = all.slice(0, count);
+  const n = sampleSize(base);
+  const pixels = new Uint8Array(files.length * n);
+  const square = base.height === base.width;
+  for (let start = 0; start < files.length; start += 64) {
+    const chunk = files.slice(start, start + 64);
+    const decoded = await Promise.all(chunk.map((f) => decodeImage(f, base.channels as 1 | 3, square ? base.height : undefined)));
+    decoded.forEach((img, k) => {
+      if (img.width !== base.width || img.height !== base.height) throw new InputError(`image ${chunk[k]} is ${img.width}×${img.height}, the model takes ${base.width}×${base.height}`);
+      pixels.set(img.data, (start + k) * n);
+    });
+  }
+  const name = basename(resolve(path)) || path;
+  return { name, classNames: base.classNames, height: base.height, width: base.width, channels: base.channels, pixels, labels: new Int32Array(files.length), files };
+}
 
 export interface OodSetOptions {
   /** images per set (generated sets and the cap on loaded ones) */
@@ -108,8 +161,10 @@ export async function buildOodSet(name: string, base: ImageDataset, opts: OodSet
     default: {
       if (name.startsWith('folder:')) {
         const ds = await loadDataset(name, 'test', { channels: base.channels as 1 | 3, size: base.height === base.width ? base.height : undefined });
-        return firstN(ds, count);
+        // a readable name: the folder's, not folder:<whole path>:test
+        return { ...firstN(ds, count), name: basename(resolve(name.slice('folder:'.length))) };
       }
+      if (existsSync(name)) return imagePathSet(name, base, count);
       throw new InputError(`unknown OoD set "${name}": expected one of ${OOD_SET_NAMES.join(', ')}`);
     }
   }

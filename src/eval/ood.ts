@@ -139,9 +139,9 @@ export async function oodEvaluation(
   /** the training-set likelihood reference; null for a model without a likelihood */
   reference: OodReference | null,
   onProgress?: (set: string, done: number, total: number) => void,
-): Promise<{ report: OodReport; scores: SetScores[] }> {
+): Promise<{ report: OodReport; scores: Array<SetScores & { predictions: Int32Array }> }> {
   const id = await scoreSet(model, inSet, (d, t) => onProgress?.(inSet.name, d, t));
-  const scores: SetScores[] = [id];
+  const scores: Array<SetScores & { predictions: Int32Array }> = [id];
   const idStats = statistics(id, reference);
   const idEntropy = mean(id.entropy);
   const sets: OodSetResult[] = [];
