@@ -106,3 +106,22 @@ describe('ood on a user\'s own images', () => {
     expect((await runCli(['ood', '--model', MODEL, '--out', flat, '--scores', join(tmp, 'scores.txt')])).error).toMatch(/\.csv or a \.jsonl/);
   });
 });
+
+describe('ood --baselines', () => {
+  for (const name of ['mnist-gc-beta1', 'mnist-dc']) {
+    it(`${name}: the detectors users would pick instead, in the same report, on the same images`, async () => {
+      const r = await runCli(['ood', '--model', join(projectRoot(), 'zoo', name), '--limit', '200', '--fit-limit', '300', '--out', 'uniform,inverted', '--baselines', '--json']);
+      expect(r.error, r.error).toBeUndefined();
+      const report = JSON.parse(r.out);
+      const expected = ['msp', 'max-logit', 'energy', 'mahalanobis', 'knn', ...(name.includes('dc') ? ['vim'] : [])];
+      expect(report.baselines.detectors).toEqual(expected);
+      expect(report.baselines.features).toBe(name.includes('dc') ? 'penultimate' : 'latent z');
+      report.baselines.sets.forEach((s: { name: string; tests: Record<string, { auroc: number }> }, k: number) => {
+        expect(s.name).toBe(report.sets[k].name);
+        for (const d of expected) expect(s.tests[d].auroc).toBeGreaterThanOrEqual(0), expect(s.tests[d].auroc).toBeLessThanOrEqual(100);
+        // max softmax is computed twice, by the detector and by the likelihood report's confidence baseline
+        expect(s.tests.msp.auroc).toBeCloseTo(report.sets[k].tests['max-softmax'].auroc, 6);
+      });
+    });
+  }
+});

@@ -11,6 +11,9 @@ import type { ImageDataset } from '../data/dataset.js';
 import { calibration, formatCalibration } from '../eval/calibration.js';
 import { buildOodSet, OOD_SET_NAMES, parseOodSetList } from '../data/ood_sets.js';
 import { imageScoreRows, writeImageScores } from '../eval/ood_image_scores.js';
+import { baselineDetection, formatBaselineTable } from '../eval/ood_baselines.js';
+import type { BaselineReport } from '../eval/ood_baselines.js';
+import { loadModel } from '../io/checkpoint.js';
 import { InputError } from '../util/errors.js';
 import { formatOodTable, oodEvaluation } from '../eval/ood.js';
 import { loadReference, referenceFromDataset, saveReference } from '../eval/ood_reference.js';
@@ -92,6 +95,8 @@ export function addTrustCommands(program: Command): void {
     .option('--limit-out <n>', 'images per OoD set (default: --limit)', count('limit-out'))
     .option('--alpha <α>', 'significance level of the per-image verdicts in --scores (two-tailed test, as predict)', (v) => Number(v), 0.01)
     .option('--scores <file>', 'write every image\'s scores and verdict here (.csv or .jsonl)')
+    .option('--baselines', 'also run the detectors users would pick instead: max softmax, max logit, energy, Mahalanobis and KNN on the features, ViM (DC only)', false)
+    .option('--fit-limit <n>', 'training images the baseline detectors are fitted on', count('fit-limit'), 5000)
     .option('--report <dir>', 'write ood.json (and score histograms) here')
     .option('--json', 'print JSON', false)
     .action(async (o) => {
@@ -106,8 +111,20 @@ export function addTrustCommands(program: Command): void {
       const outSets: ImageDataset[] = [];
       for (const n of names) outSets.push(await buildOodSet(n, inSet, { count: limitOut }));
       const bar = phaseBar('scoring');
-      const { report, scores } = await oodEvaluation(model, inSet, outSets, reference, (_s, d, t) => bar.update(d, t));
+      const evaluation = await oodEvaluation(model, inSet, outSets, reference, (_s, d, t) => bar.update(d, t));
+      const { scores } = evaluation;
       bar.stop();
+      let baselines: BaselineReport | undefined;
+      if (o.baselines) {
+        console.error(`… baseline detectors: fitting on ${o.fitLimit} ${o.in} training images`);
+        const tfjsModel = loadModel(o.model);
+        try {
+          baselines = await baselineDetection(tfjsModel, firstN(await loadDataset(o.in, 'train'), o.fitLimit), inSet, outSets);
+        } finally {
+          tfjsModel.dispose();
+        }
+      }
+      const report = baselines ? { ...evaluation.report, baselines } : evaluation.report;
       if (o.scores) {
         const files = [undefined, ...outSets.map((s) => (s as ImageDataset & { files?: string[] }).files)];
         const rows = imageScoreRows(scores, files, model.config.classNames, reference, o.alpha);
@@ -122,7 +139,7 @@ export function addTrustCommands(program: Command): void {
         const files = await writeScoreHistograms(scores, o.report, `${basename(o.model)}: ${inSet.name} vs OoD sets`);
         if (!o.json) console.error(`wrote ${['ood.json', ...files].map((f) => join(o.report, f)).join(', ')}`);
       }
-      console.log(o.json ? JSON.stringify(report, null, 2) : formatOodTable(report));
+      console.log(o.json ? JSON.stringify(report, null, 2) : formatOodTable(report) + (baselines ? `\n\n${formatBaselineTable(baselines)}` : ''));
       await model.dispose();
     });
 }

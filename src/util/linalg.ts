@@ -142,3 +142,57 @@ export function topEigenvectors(a: ArrayLike<number>, n: number, count: number):
   }
   return found;
 }
+
+/**
+ * All eigenvalues and eigenvectors of a symmetric matrix by cyclic Jacobi rotations (exact to
+ * rounding, O(n³) per sweep; fine for the few-hundred-dimensional feature covariances of the OoD
+ * detectors). Eigenvalues in descending order; vectors[k] is the unit eigenvector of values[k].
+ */
+export function symmetricEigen(a: ArrayLike<number>, n: number): { values: Float64Array; vectors: Float64Array[] } {
+  const m = Float64Array.from(a as ArrayLike<number>);
+  const v = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) v[i * n + i] = 1;
+  const offDiagonal = () => {
+    let s = 0;
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) s += m[i * n + j] ** 2;
+    return s;
+  };
+  let scale = 0;
+  for (let i = 0; i < n * n; i++) scale += m[i] ** 2;
+  for (let sweep = 0; sweep < 100 && offDiagonal() > 1e-24 * (scale || 1); sweep++) {
+    for (let p = 0; p < n; p++) {
+      for (let q = p + 1; q < n; q++) {
+        const apq = m[p * n + q];
+        if (Math.abs(apq) < 1e-300) continue;
+        // the rotation that zeroes m[p][q]
+        const theta = (m[q * n + q] - m[p * n + p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < n; k++) {
+          const mkp = m[k * n + p];
+          const mkq = m[k * n + q];
+          m[k * n + p] = c * mkp - s * mkq;
+          m[k * n + q] = s * mkp + c * mkq;
+        }
+        for (let k = 0; k < n; k++) {
+          const mpk = m[p * n + k];
+          const mqk = m[q * n + k];
+          m[p * n + k] = c * mpk - s * mqk;
+          m[q * n + k] = s * mpk + c * mqk;
+        }
+        for (let k = 0; k < n; k++) {
+          const vkp = v[k * n + p];
+          const vkq = v[k * n + q];
+          v[k * n + p] = c * vkp - s * vkq;
+          v[k * n + q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => m[j * n + j] - m[i * n + i]);
+  return {
+    values: Float64Array.from(order, (i) => m[i * n + i]),
+    vectors: order.map((i) => Float64Array.from({ length: n }, (_, k) => v[k * n + i])),
+  };
+}
