@@ -1,8 +1,8 @@
 /**
  * Out-of-distribution test sets, built for a given in-distribution test set (same size and channel
  * count, labels meaningless): the other data set of the same resolution, noise, constant images,
- * inverted images, and the IB-INN CIFAR-10 transformations (IBINN_SMALL.md §5.3), plus any image
- * folder. Generated sets are seeded, so every run scores the same images.
+ * inverted images, the IB-INN CIFAR-10 transformations (IBINN_SMALL.md §5.3), geometric changes of
+ * the test images (geometric_ood.ts), plus any image folder. Generated sets are seeded, so every run scores the same images.
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
@@ -13,8 +13,14 @@ import { decodeImage, IMAGE_EXT } from './image_folder.js';
 import { listImages } from './model_input.js';
 import { MersenneTwister } from '../util/rng.js';
 import { InputError } from '../util/errors.js';
+import { GEOMETRIC_OOD_SETS, geometricOodSet } from './geometric_ood.js';
+import type { GeometricOodSet } from './geometric_ood.js';
 
-export const OOD_SET_NAMES = ['mnist', 'fashion-mnist', 'cifar10', 'uniform', 'noise' /* = uniform */, 'gaussian', 'constant', 'inverted', 'rgb-rotated', 'noisy', 'downscaled', 'folder:<path>'] as const;
+export const OOD_SET_NAMES = [
+  'mnist', 'fashion-mnist', 'cifar10', 'uniform', 'noise' /* = uniform */, 'gaussian', 'constant', 'inverted', 'rgb-rotated', 'noisy', 'downscaled',
+  ...GEOMETRIC_OOD_SETS,
+  'folder:<path>',
+] as const;
 
 /** Names of the sets `buildOodSet` makes itself (the rest are data sets or image paths). */
 const BUILT_IN = new Set<string>(OOD_SET_NAMES.filter((n) => n !== 'folder:<path>'));
@@ -158,6 +164,13 @@ export async function buildOodSet(name: string, base: ImageDataset, opts: OodSet
             }
       }, seed);
     }
+    case 'rotate90':
+    case 'rotate180':
+    case 'hflip':
+    case 'vflip':
+    case 'patch-shuffle':
+    case 'blur':
+      return geometricOodSet(base, name as GeometricOodSet, count, seed);
     default: {
       if (name.startsWith('folder:')) {
         const ds = await loadDataset(name, 'test', { channels: base.channels as 1 | 3, size: base.height === base.width ? base.height : undefined });
