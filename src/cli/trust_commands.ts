@@ -14,6 +14,8 @@ import { imageScoreRows, writeImageScores } from '../eval/ood_image_scores.js';
 import { baselineDetection, formatBaselineTable } from '../eval/ood_baselines.js';
 import type { BaselineReport } from '../eval/ood_baselines.js';
 import { loadModel } from '../io/checkpoint.js';
+import { COMBINED_SPLIT, combinedDetection, formatCombinedTable } from '../eval/ood_combined.js';
+import type { CombinedReport } from '../eval/ood_combined.js';
 import { InputError } from '../util/errors.js';
 import { formatOodTable, oodEvaluation } from '../eval/ood.js';
 import { loadReference, referenceFromDataset, saveReference } from '../eval/ood_reference.js';
@@ -95,6 +97,7 @@ export function addTrustCommands(program: Command): void {
     .option('--limit-out <n>', 'images per OoD set (default: --limit)', count('limit-out'))
     .option('--alpha <α>', 'significance level of the per-image verdicts in --scores (two-tailed test, as predict)', (v) => Number(v), 0.01)
     .option('--scores <file>', 'write every image\'s scores and verdict here (.csv or .jsonl)')
+    .option('--no-combined', 'skip the combined verdict (GCs: marginal and class-conditional likelihood and posterior, calibrated on held-out test images)')
     .option('--baselines', 'also run the detectors users would pick instead: max softmax, max logit, energy, Mahalanobis and KNN on the features, ViM (DC only)', false)
     .option('--fit-limit <n>', 'training images the baseline detectors are fitted on', count('fit-limit'), 5000)
     .option('--report <dir>', 'write ood.json (and score histograms) here')
@@ -124,7 +127,12 @@ export function addTrustCommands(program: Command): void {
           tfjsModel.dispose();
         }
       }
-      const report = baselines ? { ...evaluation.report, baselines } : evaluation.report;
+      let combined: CombinedReport | undefined;
+      if (o.combined && reference) {
+        console.error(`… combined verdict: references from the first ${COMBINED_SPLIT} ${o.in} training images, calibrated on the first half of the test images, measured on the second`);
+        combined = await combinedDetection(model, await loadDataset(o.in, 'train'), await loadDataset(o.in, 'test'), outSets, limitIn);
+      }
+      const report = { ...evaluation.report, ...(combined ? { combined } : {}), ...(baselines ? { baselines } : {}) };
       if (o.scores) {
         const files = [undefined, ...outSets.map((s) => (s as ImageDataset & { files?: string[] }).files)];
         const rows = imageScoreRows(scores, files, model.config.classNames, reference, o.alpha);
@@ -139,7 +147,7 @@ export function addTrustCommands(program: Command): void {
         const files = await writeScoreHistograms(scores, o.report, `${basename(o.model)}: ${inSet.name} vs OoD sets`);
         if (!o.json) console.error(`wrote ${['ood.json', ...files].map((f) => join(o.report, f)).join(', ')}`);
       }
-      console.log(o.json ? JSON.stringify(report, null, 2) : formatOodTable(report) + (baselines ? `\n\n${formatBaselineTable(baselines)}` : ''));
+      console.log(o.json ? JSON.stringify(report, null, 2) : formatOodTable(report) + (combined ? `\n\n${formatCombinedTable(combined)}` : '') + (baselines ? `\n\n${formatBaselineTable(baselines)}` : ''));
       await model.dispose();
     });
 }
