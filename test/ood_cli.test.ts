@@ -70,7 +70,7 @@ describe('ood on a user\'s own images', () => {
 
   it('scores a flat folder, a nested folder and one file, named after them, with separate limits, and writes every image\'s verdict', async () => {
     const csv = join(tmp, 'out', 'scores.csv');
-    const r = await runCli(['ood', '--model', MODEL, '--in', 'mnist', '--limit-in', '40', '--limit-out', '5', '--out', flat, '--out', `${nested},uniform`, '--out', join(flat, 'img-1.png'), '--scores', csv, '--json']);
+    const r = await runCli(['ood', '--no-combined', '--model', MODEL, '--in', 'mnist', '--limit-in', '40', '--limit-out', '5', '--out', flat, '--out', `${nested},uniform`, '--out', join(flat, 'img-1.png'), '--scores', csv, '--json']);
     expect(r.error, r.error).toBeUndefined();
     const report = JSON.parse(r.out);
     expect(report.inDistribution.images).toBe(40);
@@ -97,20 +97,20 @@ describe('ood on a user\'s own images', () => {
 
   it('writes JSON lines, and refuses a scores file of another kind before any work', async () => {
     const jsonl = join(tmp, 'scores.jsonl');
-    const r = await runCli(['ood', '--model', MODEL, '--limit-in', '10', '--limit-out', '3', '--out', flat, '--scores', jsonl, '--json']);
+    const r = await runCli(['ood', '--no-combined', '--model', MODEL, '--limit-in', '10', '--limit-out', '3', '--out', flat, '--scores', jsonl, '--json']);
     expect(r.error, r.error).toBeUndefined();
     const rows = readFileSync(jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(rows).toHaveLength(13);
     expect(rows[10]).toMatchObject({ set: 'my, images', role: 'out', index: 0, file: join(flat, 'a,b.png') });
     expect(typeof rows[0].lx).toBe('number');
-    expect((await runCli(['ood', '--model', MODEL, '--out', flat, '--scores', join(tmp, 'scores.txt')])).error).toMatch(/\.csv or a \.jsonl/);
+    expect((await runCli(['ood', '--no-combined', '--model', MODEL, '--out', flat, '--scores', join(tmp, 'scores.txt')])).error).toMatch(/\.csv or a \.jsonl/);
   });
 });
 
 describe('ood --baselines', () => {
   for (const name of ['mnist-gc-beta1', 'mnist-dc']) {
     it(`${name}: the detectors users would pick instead, in the same report, on the same images`, async () => {
-      const r = await runCli(['ood', '--model', join(projectRoot(), 'zoo', name), '--limit', '200', '--fit-limit', '300', '--out', 'uniform,inverted', '--baselines', '--json']);
+      const r = await runCli(['ood', '--no-combined', '--model', join(projectRoot(), 'zoo', name), '--limit', '200', '--fit-limit', '300', '--out', 'uniform,inverted', '--baselines', '--json']);
       expect(r.error, r.error).toBeUndefined();
       const report = JSON.parse(r.out);
       const expected = ['msp', 'max-logit', 'energy', 'mahalanobis', 'knn', ...(name.includes('dc') ? ['vim'] : [])];
