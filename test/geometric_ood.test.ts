@@ -53,3 +53,18 @@ describe('geometric OoD sets', () => {
     expect(() => geometricOodSet(randomSet(FASHION_CLASSES), 'hflip', 10)).toThrow(InputError);
   });
 });
+
+describe('cross-data-set OoD sets', () => {
+  it('convert another data set to the model\'s size and colour: flat stays flat, grey becomes equal RGB channels, RGB becomes luma', async () => {
+    const { convertImages } = await import('../src/data/ood_sets.js');
+    const greySet: ImageDataset = { name: 'g', classNames: ['a'], height: 28, width: 28, channels: 1, pixels: new Uint8Array(784).fill(100), labels: new Int32Array(1) };
+    const rgb = convertImages(greySet, 32, 32, 3);
+    expect(rgb.name).toBe('g (as 32×32 RGB)');
+    expect(Array.from(new Set(rgb.pixels))).toEqual([100]);
+    const colour: ImageDataset = { name: 'c', classNames: ['a'], height: 2, width: 2, channels: 3, pixels: Uint8Array.from([255, 0, 0, 255, 0, 0, 0, 0, 255, 0, 0, 255]), labels: new Int32Array(1) };
+    const grey = convertImages(colour, 2, 2, 1);
+    expect(Array.from(grey.pixels)).toEqual([76, 76, 29, 29]); // 0.299·255, 0.114·255
+    const up = convertImages({ ...greySet, height: 1, width: 2, pixels: Uint8Array.from([0, 200]) }, 1, 4, 1);
+    expect(Array.from(up.pixels)).toEqual([0, 50, 150, 200]); // bilinear between pixel centres
+  });
+});

@@ -22,6 +22,42 @@ export const OOD_SET_NAMES = [
   'folder:<path>',
 ] as const;
 
+/**
+ * A data set's images at another size (bilinear, pixel centres aligned) and channel count (grey is
+ * repeated into RGB; RGB becomes grey by ITU-R 601 luma, as sharp's greyscale).
+ */
+export function convertImages(ds: ImageDataset, height: number, width: number, channels: number): ImageDataset {
+  const n = datasetSize(ds);
+  const { height: h0, width: w0, channels: c0 } = ds;
+  const pixels = new Uint8Array(n * height * width * channels);
+  const grey = (src: Uint8Array, p: number) => (c0 === 1 ? src[p] : 0.299 * src[p] + 0.587 * src[p + 1] + 0.114 * src[p + 2]);
+  for (let i = 0; i < n; i++) {
+    const src = ds.pixels.subarray(i * h0 * w0 * c0, (i + 1) * h0 * w0 * c0);
+    for (let y = 0; y < height; y++) {
+      const fy = Math.min(h0 - 1, Math.max(0, ((y + 0.5) * h0) / height - 0.5));
+      const y0 = Math.floor(fy);
+      const y1 = Math.min(h0 - 1, y0 + 1);
+      const ty = fy - y0;
+      for (let x = 0; x < width; x++) {
+        const fx = Math.min(w0 - 1, Math.max(0, ((x + 0.5) * w0) / width - 0.5));
+        const x0 = Math.floor(fx);
+        const x1 = Math.min(w0 - 1, x0 + 1);
+        const tx = fx - x0;
+        for (let ch = 0; ch < channels; ch++) {
+          const at = (yy: number, xx: number) => {
+            const p = (yy * w0 + xx) * c0;
+            return channels === 1 || c0 === 1 ? grey(src, p) : src[p + ch];
+          };
+          const v = (1 - ty) * ((1 - tx) * at(y0, x0) + tx * at(y0, x1)) + ty * ((1 - tx) * at(y1, x0) + tx * at(y1, x1));
+          pixels[((i * height + y) * width + x) * channels + ch] = Math.round(v);
+        }
+      }
+    }
+  }
+  const colour = channels === 1 ? 'grey' : 'RGB';
+  return { name: `${ds.name} (as ${height}×${width} ${colour})`, classNames: ds.classNames, height, width, channels, pixels, labels: ds.labels.slice() };
+}
+
 /** Names of the sets `buildOodSet` makes itself (the rest are data sets or image paths). */
 const BUILT_IN = new Set<string>(OOD_SET_NAMES.filter((n) => n !== 'folder:<path>'));
 
@@ -119,10 +155,9 @@ export async function buildOodSet(name: string, base: ImageDataset, opts: OodSet
     case 'fashion-mnist':
     case 'cifar10': {
       const ds = firstN(await loadDataset(name, 'test'), count);
-      if (ds.height !== base.height || ds.width !== base.width || ds.channels !== base.channels) {
-        throw new Error(`OoD set ${name} has ${ds.height}×${ds.width}×${ds.channels} images, the model takes ${base.height}×${base.width}×${base.channels}`);
-      }
-      return ds;
+      if (ds.height === base.height && ds.width === base.width && ds.channels === base.channels) return ds;
+      // another data set's images at the model's size and colour (digits for a CIFAR model, grey photos for an MNIST one)
+      return convertImages(ds, base.height, base.width, base.channels);
     }
     case 'uniform':
     case 'noise':

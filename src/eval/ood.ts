@@ -58,7 +58,8 @@ export interface OodReport {
   sets: OodSetResult[];
 }
 
-async function pngBits(ds: ImageDataset): Promise<Float32Array> {
+/** PNG-compressed length of every image, bits per dimension (the complexity-corrected score's yardstick). */
+export async function pngBits(ds: ImageDataset): Promise<Float32Array> {
   const n = datasetSize(ds);
   const size = sampleSize(ds);
   const out = new Float32Array(n);

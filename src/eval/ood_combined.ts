@@ -74,7 +74,7 @@ export async function combinedDetection(model: InferenceModel, train: ImageDatas
 export function formatCombinedTable(r: CombinedReport): string {
   const fp = r.falsePositives.map((f) => `α = ${f.alpha}: ${f.rate.toFixed(2)} % [${f.interval[0].toFixed(2)}, ${f.interval[1].toFixed(2)}]`).join('; ');
   const rows = [
-    `combined verdict (marginal + class-conditional likelihood + posterior; references ${r.reference}, calibrated on ${r.calibration})`,
+    `combined verdict (marginal and class-conditional likelihood, posterior, complexity; references ${r.reference}, calibrated on ${r.calibration})`,
     `false positives on ${r.measuredOn}: ${fp}`,
     'set | AUROC % | AUPR-out % | FPR@95 % TPR | flagged at α = 0.01 | at 0.05',
   ];
