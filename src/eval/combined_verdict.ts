@@ -20,6 +20,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import { evalBatches } from '../data/batches.js';
 import { InputError } from '../util/errors.js';
 import { pngBits } from './ood.js';
+import { bounds } from './ood_pvalues.js';
 
 export const VERDICT_FILE = 'ood_verdict.json';
 
@@ -85,29 +86,14 @@ export async function imageEvidence(model: InferenceModel, ds: ImageDataset): Pr
   return out;
 }
 
-/** Number of sorted values < v and ≤ v. */
-function rank(sorted: ArrayLike<number>, v: number): [number, number] {
-  const search = (strict: boolean) => {
-    let lo = 0;
-    let hi = sorted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (strict ? sorted[mid] < v : sorted[mid] <= v) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
-  return [search(true), search(false)];
-}
-
 function twoTailed(sorted: number[], v: number): number {
   const n = sorted.length;
-  const [below, atOrBelow] = rank(sorted, v);
+  const [below, atOrBelow] = bounds(sorted, v);
   return Math.min(1, 2 * Math.min((1 + atOrBelow) / (n + 1), (1 + n - below) / (n + 1)));
 }
 
 function upperTail(sorted: number[], v: number): number {
-  const [below] = rank(sorted, v);
+  const [below] = bounds(sorted, v);
   return (1 + sorted.length - below) / (sorted.length + 1);
 }
 
@@ -145,7 +131,7 @@ export function combinedPValues(vm: CombinedVerdictModel, e: ImageEvidence): { p
   for (let i = 0; i < n; i++) {
     const part = evidencePValues(vm, e, i);
     parts.push(part);
-    const [, atOrBelow] = rank(vm.calibration, minP(part));
+    const [, atOrBelow] = bounds(vm.calibration, minP(part));
     p[i] = (1 + atOrBelow) / (1 + vm.calibration.length);
   }
   return { p, parts };

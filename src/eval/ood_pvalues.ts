@@ -26,7 +26,7 @@ export function makeReference(scores: ArrayLike<number>, source: string): OodRef
 }
 
 /** Number of sorted values < x (lower bound) and ≤ x (upper bound). */
-function bounds(sorted: number[], x: number): [number, number] {
+export function bounds(sorted: ArrayLike<number>, x: number): [number, number] {
   const search = (strict: boolean) => {
     let lo = 0;
     let hi = sorted.length;
