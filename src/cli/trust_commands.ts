@@ -83,7 +83,7 @@ export function addTrustCommands(program: Command): void {
   modelOptions(
     program
       .command('ood')
-      .description('OoD detection with the model likelihood: one-tailed, two-tailed quantile and typicality tests (+ complexity-corrected score), AUROC/AUPR/FPR@95')
+      .description('OoD detection: the likelihood tests (one-tailed, two-tailed, typicality, complexity-corrected), max softmax, the combined verdict, optionally the baseline detectors; AUROC/AUPR/FPR@95')
   )
     .option('--in <name>', 'in-distribution data set (its test split is scored)', 'mnist')
     .option(
@@ -97,7 +97,7 @@ export function addTrustCommands(program: Command): void {
     .option('--limit-out <n>', 'images per OoD set (default: --limit)', count('limit-out'))
     .option('--alpha <α>', 'significance level of the per-image verdicts in --scores (two-tailed test, as predict)', (v) => Number(v), 0.01)
     .option('--scores <file>', 'write every image\'s scores and verdict here (.csv or .jsonl)')
-    .option('--no-combined', 'skip the combined verdict (GCs: marginal and class-conditional likelihood and posterior, calibrated on held-out test images)')
+    .option('--no-combined', 'skip the combined verdict (GCs: marginal and class-conditional likelihood, posterior and complexity tests, calibrated on held-out test images)')
     .option('--baselines', 'also run the detectors users would pick instead: max softmax, max logit, energy, Mahalanobis and KNN on the features, ViM (DC only)', false)
     .option('--fit-limit <n>', 'training images the baseline detectors are fitted on', count('fit-limit'), 5000)
     .option('--report <dir>', 'write ood.json (and score histograms) here')
@@ -129,7 +129,7 @@ export function addTrustCommands(program: Command): void {
       }
       let combined: CombinedReport | undefined;
       if (o.combined && reference) {
-        console.error(`… combined verdict: references from the first ${COMBINED_SPLIT} ${o.in} training images, calibrated on the first half of the test images, measured on the second`);
+        console.error(`… combined verdict: references from the first ${COMBINED_SPLIT} ${o.in} training images, calibrated on a seeded random half of the test images, measured on the other`);
         combined = await combinedDetection(model, await loadDataset(o.in, 'train'), await loadDataset(o.in, 'test'), outSets, limitIn);
       }
       const report = { ...evaluation.report, ...(combined ? { combined } : {}), ...(baselines ? { baselines } : {}) };
