@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import { nonNegativeInteger, positiveInteger } from './option_parsers.js';
 import { initEngine } from '../engine/backend.js';
 import { buildServer } from '../serve/server.js';
 import type { ServeOptions } from '../serve/server.js';
@@ -11,16 +12,6 @@ import type { ServeLimits } from '../serve/guards.js';
 import { projectRoot } from '../util/paths.js';
 import { checkModelFolder } from '../io/checkpoint.js';
 
-const positive = (what: string) => (v: string) => {
-  const x = Number(v);
-  if (!Number.isInteger(x) || x < 1) throw new InvalidArgumentError(`${what} must be a positive integer, got "${v}"`);
-  return x;
-};
-const nonNegative = (what: string) => (v: string) => {
-  const x = Number(v);
-  if (!Number.isInteger(x) || x < 0) throw new InvalidArgumentError(`${what} must be a non-negative integer, got "${v}"`);
-  return x;
-};
 /** "10s", "500ms", "2m" or plain milliseconds → ms */
 export function parseDuration(v: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/i.exec(v.trim());
@@ -61,23 +52,23 @@ function serverOptions(cmd: Command): Command {
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--alpha <α>', 'default significance level of the OoD verdict', (v) => Number(v), 0.01)
     .option('--max-bytes <size>', 'largest upload', parseBytes, 8 * 1024 * 1024)
-    .option('--max-batch <n>', 'most images in one forward pass', positive('--max-batch'), 32)
-    .option('--max-queue <n>', 'most waiting requests before new ones get 503', positive('--max-queue'), 256)
-    .option('--heatmap-steps <n>', 'integrated-gradient steps per heatmap (models without a DCT latent)', positive('--heatmap-steps'), 64)
-    .option('--max-pixels <n>', 'largest image (width × height), read from its header before decoding (default: 1024 × the model input, 1–16 MP)', positive('--max-pixels'))
-    .option('--decode-concurrency <n>', 'images decoded at once (default: the core count)', positive('--decode-concurrency'))
-    .option('--decode-queue <n>', 'uploads waiting for a decoder before new ones get 503', nonNegative('--decode-queue'), 64)
+    .option('--max-batch <n>', 'most images in one forward pass', positiveInteger('--max-batch'), 32)
+    .option('--max-queue <n>', 'most waiting requests before new ones get 503', positiveInteger('--max-queue'), 256)
+    .option('--heatmap-steps <n>', 'integrated-gradient steps per heatmap (models without a DCT latent)', positiveInteger('--heatmap-steps'), 64)
+    .option('--max-pixels <n>', 'largest image (width × height), read from its header before decoding (default: 1024 × the model input, 1–16 MP)', positiveInteger('--max-pixels'))
+    .option('--decode-concurrency <n>', 'images decoded at once (default: the core count)', positiveInteger('--decode-concurrency'))
+    .option('--decode-queue <n>', 'uploads waiting for a decoder before new ones get 503', nonNegativeInteger('--decode-queue'), 64)
     .option('--token <token>', 'require "Authorization: Bearer <token>" on the API and model files (default: TRUSTGC_TOKEN)')
     .option('--insecure-no-auth', 'allow a non-loopback --host without a token', false)
     .option('--cors-origin <list>', 'comma-separated origins allowed to call the API from a browser (default: none)')
-    .option('--rate-limit <n>', 'requests per minute per client address, 429 beyond (default: off)', positive('--rate-limit'))
+    .option('--rate-limit <n>', 'requests per minute per client address, 429 beyond (default: off)', positiveInteger('--rate-limit'))
     .option('--headers-timeout <t>', 'time to receive the request headers (408 beyond)', parseDuration, DEFAULT_LIMITS.headersTimeoutMs)
     .option('--request-timeout <t>', 'time to receive a whole request (408 beyond)', parseDuration, DEFAULT_LIMITS.requestTimeoutMs)
     .option('--keep-alive-timeout <t>', 'how long an idle keep-alive connection stays open', parseDuration, DEFAULT_LIMITS.keepAliveTimeoutMs)
     .option('--idle-timeout <t>', 'close a socket without traffic after this long', parseDuration, DEFAULT_LIMITS.idleTimeoutMs)
     .option('--min-body-rate <size>', 'slowest upload rate accepted per second after a grace period (408 below)', parseBytes, DEFAULT_LIMITS.minBodyBytesPerSecond)
-    .option('--max-connections <n>', 'open connections; beyond this, 503', positive('--max-connections'), DEFAULT_LIMITS.maxConnections)
-    .option('--max-connections-per-client <n>', 'open connections from one address; beyond this, 503', positive('--max-connections-per-client'), DEFAULT_LIMITS.maxConnectionsPerClient)
+    .option('--max-connections <n>', 'open connections; beyond this, 503', positiveInteger('--max-connections'), DEFAULT_LIMITS.maxConnections)
+    .option('--max-connections-per-client <n>', 'open connections from one address; beyond this, 503', positiveInteger('--max-connections-per-client'), DEFAULT_LIMITS.maxConnectionsPerClient)
     .option('--shutdown-timeout <t>', 'on SIGTERM/SIGINT, how long in-flight requests may take to finish', parseDuration, 10_000)
     .option('--log', 'log every request (JSON lines)', false);
 }

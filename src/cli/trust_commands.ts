@@ -1,5 +1,6 @@
 /** CLI commands for the trustworthiness measurements: `calibration` and `ood`. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { positiveInteger } from './option_parsers.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { loadInferenceModel } from '../onnx/runtime.js';
@@ -26,11 +27,6 @@ import { modelOptions, phaseBar } from './progress.js';
 export { posteriors, formatCalibration };
 
 const DEFAULT_OOD_SETS = 'fashion-mnist,uniform,gaussian,constant,inverted';
-const count = (what: string) => (v: string) => {
-  const x = Number(v);
-  if (!Number.isInteger(x) || x < 1) throw new InvalidArgumentError(`--${what} must be a positive integer, got "${v}"`);
-  return x;
-};
 
 /**
  * The model's training-set likelihood reference for the OoD tests (null for a model without a
@@ -92,14 +88,14 @@ export function addTrustCommands(program: Command): void {
       (v: string, previous: string[]) => [...previous, v],
       [] as string[],
     )
-    .option('--limit <n>', 'images per set, in-distribution and OoD (default 2000)', count('limit'))
-    .option('--limit-in <n>', 'in-distribution test images (default: --limit)', count('limit-in'))
-    .option('--limit-out <n>', 'images per OoD set (default: --limit)', count('limit-out'))
+    .option('--limit <n>', 'images per set, in-distribution and OoD (default 2000)', positiveInteger('--limit'))
+    .option('--limit-in <n>', 'in-distribution test images (default: --limit)', positiveInteger('--limit-in'))
+    .option('--limit-out <n>', 'images per OoD set (default: --limit)', positiveInteger('--limit-out'))
     .option('--alpha <α>', 'significance level of the per-image verdicts in --scores (two-tailed test, as predict)', (v) => Number(v), 0.01)
     .option('--scores <file>', 'write every image\'s scores and verdict here (.csv or .jsonl)')
     .option('--no-combined', 'skip the combined verdict (GCs: marginal and class-conditional likelihood, posterior and complexity tests, calibrated on held-out test images)')
     .option('--baselines', 'also run the detectors users would pick instead: max softmax, max logit, energy, Mahalanobis and KNN on the features, ViM (DC only)', false)
-    .option('--fit-limit <n>', 'training images the baseline detectors are fitted on', count('fit-limit'), 5000)
+    .option('--fit-limit <n>', 'training images the baseline detectors are fitted on', positiveInteger('--fit-limit'), 5000)
     .option('--report <dir>', 'write ood.json (and score histograms) here')
     .option('--json', 'print JSON', false)
     .action(async (o) => {
